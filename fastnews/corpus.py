@@ -1,0 +1,351 @@
+"""Reading documents: corpora for training (texts + labels + splits) and inputs for prediction.
+
+Accepted corpus layouts (``load_corpus``):
+
+* a directory with one subfolder per class, one document per file;
+* the same under split folders whose names contain ``train`` / ``test``
+  (``20news-bydate-train/<class>/<file>``);
+* a ``.tar.gz`` / ``.tgz`` / ``.tar`` / ``.zip`` archive of either, read in memory,
+  never extracted to disk;
+* a ``.csv`` or ``.jsonl`` file with ``text`` and ``label`` fields (and optionally ``split``).
+
+Bytes become text as UTF-8, falling back to latin-1 per document. A leading RFC 822
+header block is dropped unless ``keep_headers`` is set. This module imports no torch:
+prediction reads its inputs through ``iter_documents`` too.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import re
+import sys
+import tarfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+NEWS20_URL = "https://ndownloader.figshare.com/files/5975967"
+NEWS20_SHA256 = "8f1b2514ca22a5ade8fbb9cfa5727df95fa587f4c87b786e15c759fa66d95610"
+NEWS20_FILE = "20news-bydate.tar.gz"
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
+
+
+class CorpusError(ValueError):
+    """A corpus that cannot be used; the message is one line meant for the user."""
+
+
+def fastnews_home() -> Path:
+    return Path(os.environ.get("FASTNEWS_HOME", Path.home() / ".cache" / "fastnews"))
+
+
+# ---------------------------------------------------------------------------
+# Text cleaning, shared by training and prediction.
+
+_HEADER_LINE = re.compile(r"^[!-9;-~]+:")  # RFC 822 field name, then a colon
+
+
+def decode(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def strip_headers(text: str) -> str:
+    """Drop the lines up to the first blank line when they look like ``Key: value`` headers
+    (continuation lines, which start with whitespace, are part of a header)."""
+    text_n = text.replace("\r\n", "\n") if "\r" in text[:4096] else text
+    head, sep, body = text_n.partition("\n\n")
+    if not sep or not _HEADER_LINE.match(head):
+        return text
+    for line in head.split("\n"):
+        if not (_HEADER_LINE.match(line) or line[:1] in (" ", "\t")):
+            return text
+    return body
+
+
+def clean(data: bytes, keep_headers: bool = False) -> str:
+    text = decode(data)
+    return text if keep_headers else strip_headers(text)
+
+
+# ---------------------------------------------------------------------------
+# Walking directories and archives. Each item is (relative path, bytes).
+
+
+def is_archive(path: Path) -> bool:
+    return path.name.lower().endswith(ARCHIVE_SUFFIXES)
+
+
+def _hidden(rel: str) -> bool:
+    return any(part.startswith(".") or part == "__MACOSX" for part in rel.split("/"))
+
+
+def iter_archive(path: Path) -> Iterator[tuple[str, bytes | Exception]]:
+    """Members of a tar or zip archive, in archive order, read in memory.
+
+    Member names are reported, never used as paths on disk, so a ``../`` name cannot
+    write anywhere; such names are flagged as errors all the same."""
+    if path.name.lower().endswith(".zip"):
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                if info.is_dir() or _hidden(info.filename):
+                    continue
+                yield _member(info.filename, lambda: zf.read(info))
+    else:
+        with tarfile.open(path, "r:*") as tf:
+            for member in tf:
+                if not member.isfile() or _hidden(member.name):
+                    continue
+                yield _member(member.name, lambda: tf.extractfile(member).read())
+
+
+def _member(name: str, read) -> tuple[str, bytes | Exception]:
+    if name.startswith("/") or ".." in name.split("/"):
+        return name, CorpusError(f"unsafe archive member name: {name}")
+    try:
+        return name, read()
+    except Exception as exc:  # a corrupt member must not stop the others
+        return name, exc
+
+
+def iter_tree(root: Path) -> Iterator[tuple[str, bytes | Exception]]:
+    """Files under root, recursively, in sorted order; symlink loops are not followed."""
+    for dirpath, dirnames, filenames in os.walk(root, onerror=None):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue
+            full = Path(dirpath) / name
+            rel = full.relative_to(root).as_posix()
+            try:
+                yield rel, full.read_bytes()
+            except Exception as exc:
+                yield rel, exc
+
+
+def iter_documents(inputs: list[str], stdin=None) -> Iterator[tuple[str, bytes | Exception]]:
+    """Every document named by inputs, in order: files, directories (recursive),
+    archives (their members), or ``-`` for one document per line of stdin.
+    Yields (id, bytes) or (id, exception) for a document that cannot be read."""
+    for item in inputs:
+        if item == "-":
+            stream = stdin if stdin is not None else sys.stdin.buffer
+            for i, line in enumerate(stream, start=1):
+                yield f"stdin:{i}", line.rstrip(b"\r\n")
+            continue
+        path = Path(item)
+        if path.is_dir():
+            for rel, data in iter_tree(path):
+                yield str(path / rel), data
+        elif path.is_file() and is_archive(path):
+            try:
+                for rel, data in iter_archive(path):
+                    yield f"{path}!{rel}", data
+            except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError) as exc:
+                yield str(path), CorpusError(f"cannot read archive: {exc}")
+        else:
+            try:
+                yield str(path), path.read_bytes()
+            except Exception as exc:
+                yield str(path), exc
+
+
+# ---------------------------------------------------------------------------
+# Labelled corpora.
+
+
+@dataclass
+class Corpus:
+    texts: list[str]
+    labels: np.ndarray       # int64 [n], indices into label_names
+    label_names: list[str]
+    ids: list[str]           # where each document came from
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def subset(self, index: np.ndarray) -> "Corpus":
+        return Corpus([self.texts[i] for i in index], self.labels[index], self.label_names,
+                      [self.ids[i] for i in index])
+
+
+@dataclass
+class Splits:
+    train: Corpus
+    test: Corpus
+    source: str
+    test_from: str  # "split folder" | "split column" | "held out <fraction>"
+
+
+def _split_of(parts: list[str]) -> str | None:
+    for part in parts:
+        low = part.lower()
+        if "train" in low:
+            return "train"
+        if "test" in low:
+            return "test"
+    return None
+
+
+def _records_from_files(items) -> list[tuple[str | None, str, str, bytes]]:
+    """(split, label, id, bytes) for each file; the label is the parent folder's name."""
+    records = []
+    for rel, data in items:
+        if isinstance(data, Exception):
+            raise CorpusError(f"cannot read {rel}: {data}")
+        parts = rel.split("/")
+        if len(parts) < 2:
+            continue  # a file outside any class folder (a README, say)
+        records.append((_split_of(parts[:-2]), parts[-2], rel, data))
+    return records
+
+
+def _records_from_table(path: Path) -> list[tuple[str | None, str, str, str]]:
+    rows = []
+    if path.suffix.lower() == ".csv":
+        with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+            reader = csv.DictReader(fh)
+            fields = reader.fieldnames or []
+            missing = [f for f in ("text", "label") if f not in fields]
+            if missing:
+                raise CorpusError(f"{path}: CSV has no {' or '.join(repr(m) for m in missing)} column "
+                                  f"(found: {', '.join(fields) or 'none'})")
+            for i, row in enumerate(reader, start=2):
+                rows.append((row.get("split") or None, row["label"], f"{path}:{i}", row["text"] or ""))
+    else:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for i, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise CorpusError(f"{path}:{i}: not valid JSON ({exc.msg})") from None
+                if "text" not in obj or "label" not in obj:
+                    raise CorpusError(f"{path}:{i}: JSONL record needs 'text' and 'label' fields")
+                rows.append((obj.get("split"), str(obj["label"]), f"{path}:{i}", str(obj["text"])))
+    return rows
+
+
+def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(keep, held_out) indices; each class gives round(fraction * its size) documents,
+    at least one when it has two or more."""
+    rng = np.random.default_rng(seed)
+    keep, held = [], []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        rng.shuffle(idx)
+        n = int(round(fraction * len(idx)))
+        if len(idx) >= 2:
+            n = min(max(n, 1), len(idx) - 1)
+        else:
+            n = 0
+        held.append(idx[:n])
+        keep.append(idx[n:])
+    return np.sort(np.concatenate(keep)), np.sort(np.concatenate(held))
+
+
+def load_corpus(path: str | os.PathLike, keep_headers: bool = False, test_fraction: float = 0.2,
+                seed: int = 0) -> Splits:
+    """Read a labelled corpus and split it into train and test."""
+    path = Path(path)
+    if not path.exists():
+        raise CorpusError(f"no such corpus: {path}")
+    low = path.name.lower()
+    if path.is_dir():
+        records = _records_from_files(iter_tree(path))
+        texts = [clean(r[3], keep_headers) for r in records]
+    elif is_archive(path):
+        try:
+            records = _records_from_files(iter_archive(path))
+        except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as exc:
+            raise CorpusError(f"{path}: cannot read archive ({exc})") from None
+        texts = [clean(r[3], keep_headers) for r in records]
+    elif low.endswith((".csv", ".jsonl", ".ndjson")):
+        records = _records_from_table(path)
+        texts = [r[3] if keep_headers else strip_headers(r[3]) for r in records]
+    else:
+        raise CorpusError(f"{path}: not a directory, archive ({', '.join(ARCHIVE_SUFFIXES)}), .csv or .jsonl")
+    if not records:
+        raise CorpusError(f"{path}: no documents found (expected one folder per class)")
+
+    names = sorted({r[1] for r in records})
+    if len(names) < 2:
+        raise CorpusError(f"{path}: found only one class ({names[0]!r}); a classifier needs at least two")
+    splits = [r[0] for r in records]
+    label_of = {n: i for i, n in enumerate(names)}
+    labels = np.array([label_of[r[1]] for r in records], np.int64)
+    ids = [r[2] for r in records]
+    full = Corpus(texts, labels, names, ids)
+
+    if any(s is not None for s in splits):
+        if any(s is None for s in splits):
+            raise CorpusError(f"{path}: some documents are under a train/test folder and some are not")
+        train_idx = np.array([i for i, s in enumerate(splits) if s == "train"], np.int64)
+        test_idx = np.array([i for i, s in enumerate(splits) if s == "test"], np.int64)
+        if len(train_idx) == 0:
+            raise CorpusError(f"{path}: has a test split but no train split")
+        train_classes = set(labels[train_idx].tolist())
+        unseen = sorted(names[c] for c in set(labels[test_idx].tolist()) - train_classes)
+        if unseen:
+            raise CorpusError(f"{path}: test classes not in train: {', '.join(unseen)}")
+        if len(train_classes) < 2:
+            raise CorpusError(f"{path}: train split has only one class")
+        if len(train_classes) < len(names):
+            raise CorpusError(f"{path}: class {names[min(set(range(len(names))) - train_classes)]!r} has no training documents")
+        how = "split column" if low.endswith((".csv", ".jsonl", ".ndjson")) else "split folder"
+    else:
+        if not 0 < test_fraction < 1:
+            raise CorpusError(f"--test-fraction must be between 0 and 1, got {test_fraction}")
+        train_idx, test_idx = stratified_split(labels, test_fraction, seed)
+        how = f"held out {test_fraction:g}"
+    return Splits(full.subset(train_idx), full.subset(test_idx), str(path), how)
+
+
+# ---------------------------------------------------------------------------
+# The default corpus: 20 Newsgroups, bydate split.
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def default_corpus_path(download: bool = True) -> Path:
+    """Where 20news-bydate is: $FASTNEWS_DATA, else the cache, else a checksummed download."""
+    env = os.environ.get("FASTNEWS_DATA")
+    if env:
+        p = Path(env)
+        if p.is_dir() and (p / NEWS20_FILE).exists():
+            return p / NEWS20_FILE
+        if p.exists():
+            return p
+        raise CorpusError(f"FASTNEWS_DATA={env} does not exist")
+    cached = fastnews_home() / NEWS20_FILE
+    if cached.exists():
+        return cached
+    if not download:
+        raise CorpusError(f"20news-bydate not found in {cached.parent}; pass --data PATH")
+    try:
+        import pooch
+    except ImportError:
+        raise CorpusError("20news-bydate is not cached and pooch is not installed to download it; "
+                          "pip install 'fastnews[train]' or pass --data PATH") from None
+    try:
+        got = pooch.retrieve(NEWS20_URL, known_hash=f"sha256:{NEWS20_SHA256}", fname=NEWS20_FILE,
+                             path=cached.parent, progressbar=sys.stderr.isatty())
+    except Exception as exc:
+        raise CorpusError(f"could not download 20news-bydate ({type(exc).__name__}); "
+                          f"pass --data PATH to a local copy, or set FASTNEWS_DATA") from None
+    return Path(got)

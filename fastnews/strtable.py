@@ -1,0 +1,169 @@
+"""A hash table of byte strings, as plain numpy arrays that numba kernels can probe.
+
+Both the tokenizer's vocabulary and the GloVe word index are one of these, so that
+a word is looked up the same way everywhere: by the exact UTF-8 bytes of the token.
+
+Layout (all arrays, so a table can be saved with np.save and memory-mapped back):
+
+    buf     uint8  [total_bytes]   the words' bytes, back to back
+    offsets int64  [n + 1]         word i is buf[offsets[i]:offsets[i + 1]]
+    hashes  uint64 [n]             FNV-1a 64 of each word
+    slots   int32  [capacity]      open addressing, linear probing; -1 = empty;
+                                   otherwise a word index. capacity is a power of two.
+
+Hash collisions are resolved by comparing bytes, so lookups are exact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba as nb
+import numpy as np
+
+FNV_OFFSET = np.uint64(14695981039346656037)
+FNV_PRIME = np.uint64(1099511628211)
+
+
+@nb.njit(cache=True, inline="always")
+def fnv1a(buf, start, end):
+    h = FNV_OFFSET
+    for i in range(start, end):
+        h = (h ^ np.uint64(buf[i])) * FNV_PRIME
+    return h
+
+
+@nb.njit(cache=True, inline="always")
+def _bytes_equal(a, a0, a1, b, b0, b1):
+    if a1 - a0 != b1 - b0:
+        return False
+    for i in range(a1 - a0):
+        if a[a0 + i] != b[b0 + i]:
+            return False
+    return True
+
+
+@nb.njit(cache=True)
+def probe(slots, hashes, offsets, buf, key, k0, k1, h):
+    """Index of the word equal to key[k0:k1] (whose hash is h), or -1."""
+    mask = slots.shape[0] - 1
+    i = np.int64(h & np.uint64(mask))
+    while True:
+        w = slots[i]
+        if w < 0:
+            return -1
+        if hashes[w] == h and _bytes_equal(buf, offsets[w], offsets[w + 1], key, k0, k1):
+            return w
+        i = (i + 1) & mask
+
+
+@nb.njit(cache=True)
+def _hash_all(buf, offsets):
+    n = offsets.shape[0] - 1
+    out = np.empty(n, np.uint64)
+    for i in nb.prange(n):
+        out[i] = fnv1a(buf, offsets[i], offsets[i + 1])
+    return out
+
+
+@nb.njit(cache=True)
+def _insert_all(buf, offsets, hashes, capacity):
+    """Insert words in order. Returns (slots, first) where first[i] is the index of
+    the earlier identical word, or i itself when word i is new."""
+    slots = np.full(capacity, -1, np.int32)
+    mask = capacity - 1
+    n = offsets.shape[0] - 1
+    first = np.empty(n, np.int64)
+    for w in range(n):
+        h = hashes[w]
+        i = np.int64(h & np.uint64(mask))
+        first[w] = w
+        while True:
+            s = slots[i]
+            if s < 0:
+                slots[i] = w
+                break
+            if hashes[s] == h and _bytes_equal(buf, offsets[s], offsets[s + 1], buf, offsets[w], offsets[w + 1]):
+                first[w] = s
+                break
+            i = (i + 1) & mask
+    return slots, first
+
+
+def capacity_for(n: int) -> int:
+    """Smallest power of two that keeps the load factor at or below 1/2."""
+    cap = 16
+    while cap < 2 * n:
+        cap *= 2
+    return cap
+
+
+def encode_words(words: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """UTF-8 bytes of each word, back to back, and their offsets."""
+    encoded = [w.encode("utf-8", "surrogatepass") for w in words]
+    offsets = np.zeros(len(encoded) + 1, np.int64)
+    np.cumsum([len(e) for e in encoded], out=offsets[1:])
+    buf = np.frombuffer(b"".join(encoded), np.uint8).copy() if encoded else np.zeros(0, np.uint8)
+    return buf, offsets
+
+
+@dataclass(frozen=True)
+class StringTable:
+    buf: np.ndarray
+    offsets: np.ndarray
+    hashes: np.ndarray
+    slots: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return self.offsets.shape[0] - 1
+
+    @classmethod
+    def build(cls, buf: np.ndarray, offsets: np.ndarray) -> tuple["StringTable", np.ndarray]:
+        """Build a table of distinct words. Returns (table, keep) where keep[i] is False
+        for a word that repeats an earlier one; repeats are dropped, the first one wins."""
+        buf = np.ascontiguousarray(buf, np.uint8)
+        offsets = np.ascontiguousarray(offsets, np.int64)
+        hashes = _hash_all(buf, offsets)
+        slots, first = _insert_all(buf, offsets, hashes, capacity_for(offsets.shape[0] - 1))
+        keep = first == np.arange(first.shape[0])
+        if keep.all():
+            return cls(buf, offsets, hashes, slots), keep
+        # Rebuild from the distinct words only, so that word index == row index.
+        lengths = np.diff(offsets)[keep]
+        starts = offsets[:-1][keep]
+        new_offsets = np.zeros(lengths.shape[0] + 1, np.int64)
+        np.cumsum(lengths, out=new_offsets[1:])
+        new_buf = np.concatenate([buf[s:s + n] for s, n in zip(starts, lengths)]) if lengths.size else buf[:0]
+        table, _ = cls.build(new_buf, new_offsets)
+        return table, keep
+
+    @classmethod
+    def from_words(cls, words: list[str]) -> "StringTable":
+        table, keep = cls.build(*encode_words(words))
+        if not keep.all():
+            dup = words[int(np.flatnonzero(~keep)[0])]
+            raise ValueError(f"duplicate word in vocabulary: {dup!r}")
+        return table
+
+    def word(self, i: int) -> str:
+        return bytes(self.buf[self.offsets[i]:self.offsets[i + 1]]).decode("utf-8", "surrogatepass")
+
+    def words(self) -> list[str]:
+        raw = bytes(self.buf)
+        return [raw[a:b].decode("utf-8", "surrogatepass") for a, b in zip(self.offsets[:-1], self.offsets[1:])]
+
+    def lookup(self, words: list[str]) -> np.ndarray:
+        """Row index of each word, or -1 where absent."""
+        kbuf, koff = encode_words(words)
+        return _lookup_all(self.slots, self.hashes, self.offsets, self.buf, kbuf, koff)
+
+
+@nb.njit(cache=True)
+def _lookup_all(slots, hashes, offsets, buf, kbuf, koff):
+    n = koff.shape[0] - 1
+    out = np.empty(n, np.int64)
+    for i in range(n):
+        h = fnv1a(kbuf, koff[i], koff[i + 1])
+        out[i] = probe(slots, hashes, offsets, buf, kbuf, koff[i], koff[i + 1], h)
+    return out
