@@ -1,0 +1,17 @@
+"""fastnews: fast TextCNN text classifiers on pretrained word vectors, shipped as ONNX.
+
+Inference (``Classifier``) needs numpy, numba and onnxruntime only; training and
+export live in ``fastnews.train`` and ``fastnews.export`` and import torch.
+"""
+
+__version__ = "0.1.0"
+
+__all__ = ["Classifier", "__version__"]
+
+
+def __getattr__(name):
+    # Lazy, so that `import fastnews` stays cheap and never pulls in onnxruntime needlessly.
+    if name == "Classifier":
+        from fastnews.infer import Classifier
+        return Classifier
+    raise AttributeError(name)

@@ -1,0 +1,188 @@
+"""Batch classification with onnxruntime. Imports numpy, numba and onnxruntime; never torch.
+
+    from fastnews import Classifier
+    clf = Classifier.load("exports/run.onnx")
+    labels, probs = clf.predict(["some text", "another"], k=3)
+
+Everything the model needs is read from the .onnx file's metadata: labels, the
+vocabulary in id order and the tokenizer settings. Documents are batched by length
+(sorted, then restored to input order), so a batch is only as wide as its longest
+document, and a document's result does not depend on what it was batched with.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from fastnews.corpus import clean
+from fastnews.tokenize import Tokenizer
+
+META_PREFIX = "fastnews."
+REQUIRED_KEYS = ("labels", "vocab", "tokenizer")
+
+
+class ModelFileError(ValueError):
+    """An .onnx file that fastnews cannot use; the message is one line for the user."""
+
+
+def read_metadata(session) -> dict:
+    """fastnews.* entries of the model's metadata_props, JSON-decoded."""
+    raw = session.get_modelmeta().custom_metadata_map
+    meta = {}
+    for key, value in raw.items():
+        if key.startswith(META_PREFIX):
+            try:
+                meta[key[len(META_PREFIX):]] = json.loads(value)
+            except json.JSONDecodeError:
+                raise ModelFileError(f"metadata {key} is not valid JSON") from None
+    return meta
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=1, keepdims=True)
+    return z
+
+
+@dataclass
+class Row:
+    """One output row: a document's top-k labels and probabilities, or an error."""
+    id: str
+    labels: list[str] | None = None
+    scores: list[float] | None = None
+    error: str | None = None
+
+
+def make_session(model: str | os.PathLike | bytes, threads: int = 0):
+    import onnxruntime as ort
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.intra_op_num_threads = threads or (os.cpu_count() or 1)
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    source = model if isinstance(model, bytes) else str(model)
+    return ort.InferenceSession(source, sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+class Classifier:
+    def __init__(self, session, meta: dict, source: str = "<memory>", batch_size: int = 256):
+        missing = [k for k in REQUIRED_KEYS if k not in meta]
+        if missing:
+            raise ModelFileError(f"{source}: no fastnews metadata ({', '.join(missing)} missing); "
+                                 "export the model with `fastnews export`")
+        self.session = session
+        self.meta = meta
+        self.labels: list[str] = list(meta["labels"])
+        self.tokenizer = Tokenizer.from_settings(meta["vocab"], meta["tokenizer"])
+        self.keep_headers = bool(meta.get("preprocess", {}).get("keep_headers", False))
+        self.batch_size = batch_size
+        self._check_graph(source)
+
+    def _check_graph(self, source: str) -> None:
+        """One tiny run that touches the largest id and reads the class count, so a
+        vocabulary that does not fit the embedding fails here, not mid-job."""
+        cfg = self.tokenizer.config
+        probe = np.full((1, max(cfg.min_len, 1)), self.tokenizer.n_ids - 1, np.int64)
+        try:
+            out = self.session.run(None, {self.session.get_inputs()[0].name: probe})[0]
+        except Exception as exc:
+            raise ModelFileError(f"{source}: metadata does not fit the graph (vocabulary of "
+                                 f"{len(self.tokenizer.vocab)} words + 2 ids): {str(exc).splitlines()[0][:160]}") from None
+        if out.shape != (1, len(self.labels)):
+            raise ModelFileError(f"{source}: graph gives {out.shape[1:]} outputs for {len(self.labels)} labels")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, threads: int = 0, batch_size: int = 256) -> "Classifier":
+        path = Path(path)
+        if not path.is_file():
+            raise ModelFileError(f"no such model file: {path}")
+        try:
+            session = make_session(path, threads)
+        except Exception as exc:
+            raise ModelFileError(f"{path}: not a loadable ONNX model ({str(exc).splitlines()[0][:160]})") from None
+        return cls(session, read_metadata(session), str(path), batch_size)
+
+    # -- arrays in, arrays out --------------------------------------------------
+
+    def logits_from_ids(self, ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """float32 [n, n_classes] for encoded documents, batched by length."""
+        cfg = self.tokenizer.config
+        n = ids.shape[0]
+        out = np.empty((n, len(self.labels)), np.float32)
+        widths = np.clip(lengths, cfg.min_len, cfg.max_len)
+        order = np.argsort(widths, kind="stable")
+        name = self.session.get_inputs()[0].name
+        for start in range(0, n, self.batch_size):
+            idx = order[start:start + self.batch_size]
+            width = int(widths[idx[-1]])
+            batch = ids[idx, :width].astype(np.int64)
+            out[idx] = self.session.run(None, {name: batch})[0]
+        return out
+
+    def logits(self, texts: list[str]) -> np.ndarray:
+        enc = self.tokenizer.encode(texts)
+        return self.logits_from_ids(enc.ids, enc.lengths)
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        return softmax(self.logits(texts))
+
+    def predict(self, texts: str | list[str], k: int = 1) -> tuple[list[list[str]], np.ndarray]:
+        """Top-k labels and probabilities per text (fastText's shape of answer)."""
+        single = isinstance(texts, str)
+        probs = self.predict_proba([texts] if single else list(texts))
+        top = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+        labels = [[self.labels[j] for j in row] for row in top]
+        scores = np.take_along_axis(probs, top, axis=1)
+        return (labels[0], scores[0]) if single else (labels, scores)
+
+    # -- documents in, rows out --------------------------------------------------
+
+    def classify(self, documents: Iterable[tuple[str, bytes | Exception]], k: int = 1,
+                 chunk: int = 4096, max_bytes: int | None = None) -> Iterator[Row]:
+        """One Row per input document, in input order. Documents are read lazily and
+        classified a chunk at a time, so memory is bounded by the chunk, not the input."""
+        pending: list[tuple[str, bytes | Exception]] = []
+        for doc in documents:
+            pending.append(doc)
+            if len(pending) >= chunk:
+                yield from self._classify_chunk(pending, k, max_bytes)
+                pending = []
+        if pending:
+            yield from self._classify_chunk(pending, k, max_bytes)
+
+    def _classify_chunk(self, docs, k, max_bytes) -> list[Row]:
+        rows: list[Row] = [Row(doc_id) for doc_id, _ in docs]
+        texts, where = [], []
+        for i, (doc_id, data) in enumerate(docs):
+            if isinstance(data, Exception):
+                rows[i].error = _describe(data)
+                continue
+            if max_bytes is not None and len(data) > max_bytes:
+                data = data[:max_bytes]
+            texts.append(clean(data, self.keep_headers))
+            where.append(i)
+        if texts:
+            enc = self.tokenizer.encode(texts)
+            probs = softmax(self.logits_from_ids(enc.ids, enc.lengths))
+            top = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+            scores = np.take_along_axis(probs, top, axis=1)
+            for j, i in enumerate(where):
+                if enc.lengths[j] == 0:
+                    rows[i].error = "no words in document"
+                    continue
+                rows[i].labels = [self.labels[c] for c in top[j]]
+                rows[i].scores = [float(s) for s in scores[j]]
+        return rows
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return str(exc) or type(exc).__name__
