@@ -144,12 +144,13 @@ def export(run_dir: str | os.PathLike, output: str | os.PathLike | None = None, 
         "labels": run.labels,
         "vocab": run.tokenizer.vocab,
         "tokenizer": run.tokenizer.settings(),
-        "preprocess": {"keep_headers": bool(ckpt["train_config"].get("keep_headers", False))},
+        # How the corpus was read and split, so that `evaluate` on this file scores the same split.
+        "preprocess": {k: ckpt["train_config"].get(k) for k in ("keep_headers", "test_fraction", "seed")},
         "model_config": run.model.config.to_dict(),
         "metrics": ckpt.get("metrics", {}),
         "parity": parity,
         "opset": OPSET,
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
     })
     proto.producer_name = "fastnews"
     proto.producer_version = __version__

@@ -231,6 +231,14 @@ def load_run(run: str | os.PathLike) -> LoadedRun:
     return LoadedRun(model, tok, list(ckpt["labels"]), ckpt)
 
 
+def run_logits(run: LoadedRun, texts: list[str], batch_size: int = 256) -> np.ndarray:
+    """float32 [n, n_classes] from a loaded run, in PyTorch on the CPU."""
+    enc = run.tokenizer.encode(texts)
+    lengths = np.clip(enc.lengths.astype(np.int64), run.tokenizer.config.min_len, run.tokenizer.config.max_len)
+    split = _Split(torch.from_numpy(enc.ids.astype(np.int64)), lengths, torch.zeros(len(texts), dtype=torch.int64))
+    return predict_logits(run.model, split, batch_size)
+
+
 def _rng_state(np_rng: np.random.Generator) -> dict:
     state = {"torch": torch.get_rng_state(), "numpy": json.dumps(np_rng.bit_generator.state)}
     if torch.cuda.is_available():
@@ -382,7 +390,7 @@ def train(cfg: TrainConfig, resume: str | os.PathLike | None = None, progress: b
     rep = report(splits.test.labels, test_logits.argmax(1), names)
     train_seconds = sum(h["seconds"] for h in history)
     metrics = {
-        "fastnews_version": __version__, "device": str(device), "torch": torch.__version__,
+        "fastnews_version": __version__, "device": str(device), "torch": str(torch.__version__),
         "threads": torch.get_num_threads(), "corpus": splits.source, "test_from": splits.test_from,
         "n_train": len(train_idx), "n_val": len(val_idx), "n_test": len(splits.test),
         "vocab_size": len(tok.vocab), "n_found_in_glove": n_found, "glove": glove.meta.get("package") or glove.meta.get("source"),

