@@ -33,6 +33,7 @@ class ModelConfig:
     n_filters: int = 128          # per kernel size (kim) or per block (seed)
     hidden: int = 128             # seed only: the Dense layer before the output
     dropout: float = 0.5
+    bow: bool = False             # add a linear bag-of-words path (see TextCNN.forward)
 
     def __post_init__(self):
         self.kernel_sizes = tuple(int(k) for k in self.kernel_sizes)
@@ -82,10 +83,17 @@ class TextCNN(nn.Module):
             self.hidden = nn.Linear(c.n_filters, c.hidden)
         self.dropout = nn.Dropout(c.dropout)
         self.out = nn.Linear(c.hidden if c.arch == "seed" else features, c.n_classes)
+        # Per-word class scores, averaged over the document: a fastText-style linear model
+        # trained jointly with the CNN. It keeps rare but telling words (names, hosts,
+        # jargon) that a 50-d convolution tends to wash out. Starts at zero.
+        self.bow = nn.Embedding(c.n_ids, c.n_classes, padding_idx=0) if c.bow else None
+        if self.bow is not None:
+            nn.init.zeros_(self.bow.weight)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         """ids: int64 (B, T), 0-padded after the words, T >= min_len -> logits (B, n_classes)."""
-        n_eff = (ids != 0).sum(dim=1).clamp(min=self.config.min_len)  # (B,)
+        n_words = (ids != 0).sum(dim=1)  # (B,)
+        n_eff = n_words.clamp(min=self.config.min_len)
         x = self.embedding(ids).transpose(1, 2)  # (B, E, T)
         if self.config.arch == "kim":
             pooled = []
@@ -107,7 +115,11 @@ class TextCNN(nn.Module):
                     h = F.max_pool1d(h, 5)
                     valid = torch.div(valid, 5, rounding_mode="floor")
             z = F.relu(self.hidden(self.dropout(h.amax(dim=2))))
-        return self.out(self.dropout(z))
+        logits = self.out(self.dropout(z))
+        if self.bow is not None:
+            # padding rows are zero, so a sum over all positions is a sum over words
+            logits = logits + self.bow(ids).sum(dim=1) / n_words.clamp(min=1).unsqueeze(1).to(logits.dtype)
+        return logits
 
     @torch.no_grad()
     def load_embeddings(self, matrix, trainable: bool = True) -> None:

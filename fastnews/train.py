@@ -65,6 +65,7 @@ class TrainConfig:
     n_filters: int = 256
     dropout: float = 0.5
     freeze_embeddings: bool = False
+    bow: bool = False
     # optimisation
     epochs: int = 10
     batch_size: int = 64
@@ -85,7 +86,8 @@ class TrainConfig:
 
     def model_config(self, n_ids: int, n_classes: int, embed_dim: int) -> ModelConfig:
         return ModelConfig(n_ids=n_ids, n_classes=n_classes, embed_dim=embed_dim, arch=self.arch,
-                           kernel_sizes=self.kernel_sizes, n_filters=self.n_filters, dropout=self.dropout)
+                           kernel_sizes=self.kernel_sizes, n_filters=self.n_filters, dropout=self.dropout,
+                           bow=self.bow)
 
     @classmethod
     def from_toml(cls, path: str | os.PathLike, **overrides) -> "TrainConfig":
@@ -306,8 +308,11 @@ def train(cfg: TrainConfig, resume: str | os.PathLike | None = None, progress: b
     model = TextCNN(mcfg)
     model.load_embeddings(matrix, trainable=not cfg.freeze_embeddings)
     model.to(device)
-    emb = [model.embedding.weight] if not cfg.freeze_embeddings else []
-    rest = [p for n, p in model.named_parameters() if not n.startswith("embedding.")]
+    # Embedding tables (GloVe, and the bag-of-words scores) get their own learning rate
+    # and no weight decay: most rows are touched rarely, and decay would erase them.
+    emb = ([model.embedding.weight] if not cfg.freeze_embeddings else []) + \
+        ([model.bow.weight] if model.bow is not None else [])
+    rest = [p for n, p in model.named_parameters() if not n.startswith(("embedding.", "bow."))]
     opt = torch.optim.AdamW([{"params": rest, "lr": cfg.lr, "weight_decay": cfg.weight_decay},
                              {"params": emb, "lr": cfg.embed_lr, "weight_decay": 0.0}])
     steps_per_epoch = math.ceil(len(train_idx) / cfg.batch_size)

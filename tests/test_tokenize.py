@@ -1,0 +1,112 @@
+"""The numba tokenizer against its pure-Python twin (tests/naive.py)."""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import naive
+from fastnews.tokenize import MAX_CODEPOINT, Tokenizer, TokenizerConfig, char_tables, word_counts
+
+AWKWARD = [
+    "",
+    "   \t\n  ",
+    "!!! ... ,,, ###",
+    "Hello, World! Don't   stop--now.",
+    "İstanbul ΣΟΦΙΑ ΟΔΟΣ Straße ǅemal ÉCOLE naïve",
+    "日本語のテキスト、句読点。 emoji 🙂🙂 mixed🙂word",
+    "tab\tseparated\u00a0nbsp\u2003emspace\u3000ideographic",
+    "x" * 100_000,                                    # one word longer than any fixed buffer
+    "zzqqxx yyzzww qqxxzz",                           # all unknown
+    "a\r\nb\rc",
+    "\ud800 lone surrogate",
+    "under_score back\\slash a@b.com 3.14 l'été",
+]
+
+
+def test_split_matches_twin_on_awkward_text():
+    tok = Tokenizer(["hello"])
+    for text in AWKWARD:
+        assert tok.split(text) == naive.split(text), repr(text[:40])
+    tok_cased = Tokenizer(["hello"], TokenizerConfig(lowercase=False))
+    for text in AWKWARD:
+        assert tok_cased.split(text) == naive.split(text, lowercase=False)
+
+
+@pytest.mark.parametrize("padding", ["post", "pre"])
+@pytest.mark.parametrize("truncating", ["post", "pre"])
+def test_fit_and_encode_match_twin(padding, truncating):
+    texts = AWKWARD + ["the cat sat on the mat", "the dog; the cat!", "mat mat mat cat"]
+    vocab = naive.fit_vocab(texts, top=12)
+    tok = Tokenizer.fit(texts, vocab_size=12, config=TokenizerConfig(max_len=7, padding=padding, truncating=truncating))
+    assert tok.vocab == vocab
+    enc = tok.encode(texts)
+    rows, lengths = naive.encode(texts, vocab, 7, padding, truncating)
+    assert enc.ids.tolist() == rows
+    assert enc.lengths.tolist() == lengths
+
+
+def test_ids_reserved_and_unknown():
+    tok = Tokenizer(["known"], TokenizerConfig(max_len=4))
+    enc = tok.encode(["known unknown", "", "qq ww ee rr tt"])
+    assert enc.ids.tolist() == [[2, 1, 0, 0], [0, 0, 0, 0], [1, 1, 1, 1]]
+    assert enc.lengths.tolist() == [2, 0, 5]
+    assert tok.n_ids == 3
+
+
+def test_ties_keep_first_occurrence():
+    vocab, counts = word_counts(["b a c", "c b a"])
+    assert vocab == ["b", "a", "c"] and counts.tolist() == [2, 2, 2]
+
+
+def test_char_tables_match_python_on_every_code_point():
+    """Per-character lowercase and separator class agree with str methods everywhere,
+    and lowercasing never turns a word character into a separator or back."""
+    is_sep, lower = char_tables(True)
+    for cp in range(MAX_CODEPOINT):
+        ch = chr(cp)
+        assert bool(is_sep[cp]) == (ch.isspace() or ch in naive.KERAS_FILTERS), hex(cp)
+        low = ch.lower()
+        if len(low) == 1:
+            assert lower[cp] == ord(low), hex(cp)
+        else:
+            assert cp == 0x130 and lower[cp] == -1
+        assert all(bool(is_sep[ord(c)]) == bool(is_sep[cp]) for c in low)
+
+
+def test_thread_count_does_not_change_ids(news20):
+    import numba
+    texts = news20.test.texts[:2000]
+    tok = Tokenizer.fit(texts, 5000)
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = tok.encode(texts).ids
+    finally:
+        numba.set_num_threads(before)
+    assert np.array_equal(one, tok.encode(texts).ids)
+
+
+@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.text(alphabet=st.characters(codec="utf-8") | st.sampled_from(" .,!-'İΣ\t\n"), max_size=40),
+                min_size=1, max_size=5))
+def test_fuzz_against_twin(texts):
+    vocab = naive.fit_vocab(texts, top=6)
+    tok = Tokenizer.fit(texts, vocab_size=6, config=TokenizerConfig(max_len=5))
+    assert tok.vocab == vocab
+    rows, lengths = naive.encode(texts, vocab, 5)
+    enc = tok.encode(texts)
+    assert enc.ids.tolist() == rows and enc.lengths.tolist() == lengths
+
+
+@pytest.mark.slow
+def test_whole_real_corpus_matches_twin(news20):
+    """Fit on all 18,846 documents and encode them all: identical to the twin."""
+    texts = news20.train.texts + news20.test.texts
+    tok = Tokenizer.fit(texts, 20000, TokenizerConfig(max_len=1000))
+    vocab = naive.fit_vocab(texts, top=20000)
+    assert tok.vocab == vocab
+    enc = tok.encode(texts)
+    rows, lengths = naive.encode(texts, vocab, 1000)
+    assert enc.lengths.tolist() == lengths
+    assert np.array_equal(enc.ids, np.array(rows, dtype=np.int32))
