@@ -117,8 +117,11 @@ class TextCNN(nn.Module):
             z = F.relu(self.hidden(self.dropout(h.amax(dim=2))))
         logits = self.out(self.dropout(z))
         if self.bow is not None:
-            # padding rows are zero, so a sum over all positions is a sum over words
-            logits = logits + self.bow(ids).sum(dim=1) / n_words.clamp(min=1).unsqueeze(1).to(logits.dtype)
+            # Padding rows are zero, so a sum over all positions is a sum over words.
+            # Dividing by sqrt(n) rather than n scales like an L2-normalised count
+            # vector: a telling word in a long document still counts.
+            norm = n_words.clamp(min=1).to(logits.dtype).sqrt().unsqueeze(1)
+            logits = logits + self.bow(ids).sum(dim=1) / norm
         return logits
 
     @torch.no_grad()

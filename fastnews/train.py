@@ -65,12 +65,13 @@ class TrainConfig:
     n_filters: int = 256
     dropout: float = 0.5
     freeze_embeddings: bool = False
-    bow: bool = False
+    bow: bool = False                # add the linear bag-of-words path (model.py)
     # optimisation
     epochs: int = 10
     batch_size: int = 64
     lr: float = 2e-3
     embed_lr: float = 2e-3
+    bow_lr: float = 1e-2
     weight_decay: float = 1e-4
     label_smoothing: float = 0.0
     patience: int = 3                # stop after this many epochs without a better val accuracy
@@ -310,11 +311,12 @@ def train(cfg: TrainConfig, resume: str | os.PathLike | None = None, progress: b
     model.to(device)
     # Embedding tables (GloVe, and the bag-of-words scores) get their own learning rate
     # and no weight decay: most rows are touched rarely, and decay would erase them.
-    emb = ([model.embedding.weight] if not cfg.freeze_embeddings else []) + \
-        ([model.bow.weight] if model.bow is not None else [])
+    emb = [model.embedding.weight] if not cfg.freeze_embeddings else []
+    bow = [model.bow.weight] if model.bow is not None else []
     rest = [p for n, p in model.named_parameters() if not n.startswith(("embedding.", "bow."))]
     opt = torch.optim.AdamW([{"params": rest, "lr": cfg.lr, "weight_decay": cfg.weight_decay},
-                             {"params": emb, "lr": cfg.embed_lr, "weight_decay": 0.0}])
+                             {"params": emb, "lr": cfg.embed_lr, "weight_decay": 0.0},
+                             {"params": bow, "lr": cfg.bow_lr, "weight_decay": 0.0}])
     steps_per_epoch = math.ceil(len(train_idx) / cfg.batch_size)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg.epochs * steps_per_epoch, steps_per_epoch // 2))
     step_model = torch.compile(model) if cfg.compile else model

@@ -1,0 +1,74 @@
+"""The whole product on the real corpus, through the CLI, as a new user runs it:
+train briefly -> export (parity checked) -> predict a folder -> evaluate both backends."""
+
+import json
+import os
+import subprocess
+import sys
+import tarfile
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+# Accuracy floor for the short CI run below (2 epochs of the default recipe on
+# 20news-bydate). Measured well above this; a drop below means a real regression.
+E2E_FLOOR = 0.70
+
+
+def fastnews(*args, stdin=None, check=True):
+    done = subprocess.run([sys.executable, "-m", "fastnews", *map(str, args)], capture_output=True, text=True,
+                          input=stdin, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    if check and done.returncode != 0:
+        raise AssertionError(f"fastnews {' '.join(map(str, args))} exited {done.returncode}:\n{done.stderr[-3000:]}")
+    return done
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, news20_path):
+    out = tmp_path_factory.mktemp("e2e")
+    fastnews("train", "--data", news20_path, "--epochs", 2, "--out", out / "run", "--quiet")
+    return out
+
+
+def test_train_writes_a_complete_run(trained):
+    run = trained / "run"
+    for name in ("model.pt", "checkpoint.pt", "metrics.json", "config.json", "confusion.png", "curves.png"):
+        assert (run / name).stat().st_size > 0, name
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["n_test"] == 7532 and metrics["epochs_run"] == 2
+    assert metrics["test_accuracy"] >= E2E_FLOOR, metrics["test_accuracy"]
+    assert 0 < metrics["test_macro_f1"] <= 1 and metrics["docs_per_s"] > 0
+    assert [h["epoch"] for h in metrics["history"]] == [1, 2]
+
+
+def test_export_predict_evaluate(trained, news20_path, tmp_path):
+    onnx_path = tmp_path / "model.onnx"
+    done = fastnews("export", trained / "run", "--output", onnx_path)
+    assert "parity vs PyTorch" in done.stderr and f"fastnews predict {onnx_path}" in done.stderr
+
+    # evaluate: onnxruntime and PyTorch agree on every one of the 7,532 test documents
+    onnx_eval = json.loads(fastnews("evaluate", onnx_path, "--data", news20_path, "--json").stdout)
+    torch_eval = json.loads(fastnews("evaluate", trained / "run", "--data", news20_path, "--json").stdout)
+    assert onnx_eval["n"] == torch_eval["n"] == 7532
+    assert onnx_eval["accuracy"] == torch_eval["accuracy"]
+    assert onnx_eval["per_class"] == torch_eval["per_class"]
+    metrics = json.loads((trained / "run" / "metrics.json").read_text())
+    assert abs(onnx_eval["accuracy"] - metrics["test_accuracy"]) < 1e-12
+
+    # predict: a folder of real messages, plus stdin
+    with tarfile.open(news20_path) as tf:
+        members = [m for m in tf.getmembers() if m.isfile() and "/sci.space/" in m.name and "test" in m.name][:50]
+        tf.extractall(tmp_path / "docs", members=members, filter="data")
+    out = tmp_path / "pred.jsonl"
+    done = fastnews("predict", onnx_path, tmp_path / "docs", "--output", out, "--top-k", 3, check=False)
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 50 and all(r["id"].startswith(str(tmp_path / "docs")) for r in rows)
+    assert sum(r["label"] == "sci.space" for r in rows) >= 35
+    assert all(len(r["top_k"]) == 3 and r["score"] == r["top_k"][0]["score"] for r in rows)
+
+    done = fastnews("predict", onnx_path, "-", stdin="the shuttle launch was delayed by nasa\n\n", check=False)
+    assert done.returncode == 3  # one blank line: an error row, and the exit code says so
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert rows[0]["label"] == "sci.space" and rows[1] == {"id": "stdin:2", "error": "no words in document"}

@@ -1,0 +1,86 @@
+"""Export a small trained run, check parity and metadata, and classify with onnxruntime."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+
+from fastnews.export import export
+from fastnews.infer import Classifier, ModelFileError
+from fastnews.train import TrainConfig, load_run, run_logits, train
+
+WORDS = {"space": "orbit rocket launch nasa moon shuttle",
+         "sport": "goal team match score league player",
+         "food": "bread cheese soup recipe bake salt"}
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    """A real (tiny) training run: a synthetic 3-class corpus and a small GloVe file."""
+    root = tmp_path_factory.mktemp("small")
+    rng = np.random.default_rng(0)
+    for label, words in WORDS.items():
+        (root / "corpus" / label).mkdir(parents=True)
+        for i in range(30):
+            text = " ".join(rng.choice(words.split() + ["the", "a", "of"], size=rng.integers(3, 40)))
+            (root / "corpus" / label / f"{i}.txt").write_text(text)
+    vocab = sorted({w for ws in WORDS.values() for w in ws.split()} | {"the", "a", "of"})
+    (root / "glove.txt").write_text("".join(f"{w} " + " ".join(f"{v:.4f}" for v in rng.normal(size=8)) + "\n"
+                                            for w in vocab[:-3]))
+    cfg = TrainConfig(data=str(root / "corpus"), glove=str(root / "glove.txt"), epochs=4, n_filters=8,
+                      batch_size=8, max_len=32, out=str(root / "run"), lr=1e-2, embed_lr=1e-2, bow=True)
+    train(cfg, progress=False, log=lambda *a: None)
+    return root
+
+
+@pytest.mark.parametrize("exporter", ["dynamo", "torchscript"])
+def test_export_parity_and_metadata(small_run, tmp_path, exporter):
+    out = tmp_path / f"m-{exporter}.onnx"
+    result = export(small_run / "run", out, exporter=exporter, log=lambda *a: None)
+    assert result.parity["max_abs_diff"] <= 1e-5 and result.parity["argmax_equal"]
+    model = onnx.load(out)
+    onnx.checker.check_model(model, full_check=True)
+    assert any(o.version == 18 for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    meta = {p.key: json.loads(p.value) for p in model.metadata_props}
+    run = load_run(small_run / "run")
+    assert meta["fastnews.labels"] == sorted(WORDS) == run.labels
+    assert meta["fastnews.vocab"] == run.tokenizer.vocab
+    assert meta["fastnews.tokenizer"]["min_len"] == 5 and meta["fastnews.tokenizer"]["max_len"] == 32
+    assert not list(tmp_path.glob(".*.tmp"))  # no temporary file left behind
+
+    texts = ["nasa launch the rocket to the moon", "team score goal", "", "zzz qqq", "bread " * 100]
+    clf = Classifier.load(out)
+    np.testing.assert_allclose(clf.logits(texts), run_logits(run, texts), atol=1e-5)
+    labels, probs = clf.predict(texts, k=2)
+    assert labels[0][0] == "space" and labels[1][0] == "sport" and labels[4][0] == "food"
+    assert probs.shape == (5, 2) and np.all(probs[:, 0] >= probs[:, 1])
+    for bs in (1, 2, 7, 256):  # batch composition does not change results
+        np.testing.assert_allclose(Classifier.load(out, batch_size=bs).logits(texts), clf.logits(texts), atol=1e-6)
+
+
+def test_onnx_without_metadata_is_refused(small_run, tmp_path):
+    out = tmp_path / "m.onnx"
+    export(small_run / "run", out, log=lambda *a: None)
+    model = onnx.load(out)
+    del model.metadata_props[:]
+    bare = tmp_path / "bare.onnx"
+    onnx.save(model, bare)
+    with pytest.raises(ModelFileError, match="no fastnews metadata"):
+        Classifier.load(bare)
+    (tmp_path / "trunc.onnx").write_bytes(out.read_bytes()[:1000])
+    with pytest.raises(ModelFileError, match="not a loadable ONNX model"):
+        Classifier.load(tmp_path / "trunc.onnx")
+
+
+def test_inference_imports_no_torch(small_run, tmp_path):
+    out = tmp_path / "m.onnx"
+    export(small_run / "run", out, log=lambda *a: None)
+    code = ("import sys; from fastnews import Classifier; "
+            f"c = Classifier.load({str(out)!r}); print(c.predict('nasa rocket')[0][0]); "
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "space"

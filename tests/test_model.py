@@ -1,0 +1,48 @@
+"""TextCNN: shapes, minimum length, and logits that do not depend on padding."""
+
+import pytest
+import torch
+
+from fastnews.model import ModelConfig, TextCNN
+
+
+@pytest.mark.parametrize("cfg", [
+    ModelConfig(n_ids=50, n_classes=4, embed_dim=8, n_filters=6),
+    ModelConfig(n_ids=50, n_classes=4, embed_dim=8, n_filters=6, bow=True),
+    ModelConfig(n_ids=50, n_classes=4, embed_dim=8, n_filters=6, arch="seed", hidden=5),
+])
+def test_padding_does_not_change_logits(cfg):
+    torch.manual_seed(0)
+    model = TextCNN(cfg).eval()
+    if cfg.bow:
+        with torch.no_grad():  # trained scores, with the padding row kept at zero as in training
+            torch.nn.init.normal_(model.bow.weight)
+            model.bow.weight[0] = 0
+    doc_lengths = [0, 2, cfg.min_len, cfg.min_len + 13, 300]
+    width = max(doc_lengths)
+    ids = torch.zeros(len(doc_lengths), width, dtype=torch.int64)
+    for i, n in enumerate(doc_lengths):
+        ids[i, :n] = torch.randint(1, cfg.n_ids, (n,))
+    with torch.no_grad():
+        batched = model(ids)
+        for i, n in enumerate(doc_lengths):
+            alone = model(ids[i:i + 1, :max(n, cfg.min_len)])
+            wider = model(torch.nn.functional.pad(ids[i:i + 1], (0, 57)))
+            torch.testing.assert_close(alone[0], batched[i], atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(wider[0], batched[i], atol=1e-5, rtol=1e-5)
+    assert batched.shape == (len(doc_lengths), 4)
+
+
+def test_min_len():
+    assert ModelConfig(kernel_sizes=(3, 4, 5)).min_len == 5
+    assert ModelConfig(arch="seed").min_len == 149
+    model = TextCNN(ModelConfig(n_ids=10, n_classes=2, embed_dim=4, n_filters=3, arch="seed", hidden=3)).eval()
+    with torch.no_grad():
+        assert model(torch.ones(2, 149, dtype=torch.int64)).shape == (2, 2)
+
+
+def test_config_round_trip():
+    cfg = ModelConfig(n_ids=7, kernel_sizes=[2, 3], bow=True)
+    assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match="arch"):
+        ModelConfig(arch="lstm")
