@@ -209,16 +209,18 @@ def parse_text(path: str | os.PathLike, dim: int | None = None):
     dim = dim or _first_line_dim(buf)
     starts, ends = _line_bounds(buf)
     n = starts.shape[0]
-    vectors64 = np.empty((n, dim), np.float64)
+    # Parsed to the correctly rounded float64, then stored as float32: the same two
+    # roundings as float(text) -> np.float32, which is how the reference arrays were made.
+    vectors = np.empty((n, dim), np.float32)
     word_start = np.zeros(n, np.int64)
     word_end = np.zeros(n, np.int64)
     status = np.empty(n, np.uint8)
-    _parse_lines(buf, starts, ends, dim, _POW10, vectors64, word_start, word_end, status)
+    _parse_lines(buf, starts, ends, dim, _POW10, vectors, word_start, word_end, status)
 
     for ln in np.flatnonzero(status == _SLOW):  # rare: nan, inf, >17 digits, huge exponents
         line = bytes(buf[starts[ln]:ends[ln]]).rstrip(b"\r ").decode("utf-8", "replace")
         try:
-            vectors64[ln] = [float(v) for v in line.rsplit(" ", dim)[1:]]
+            vectors[ln] = [float(v) for v in line.rsplit(" ", dim)[1:]]
             status[ln] = _OK
         except ValueError:
             status[ln] = _BAD_NUMBER
@@ -231,10 +233,10 @@ def parse_text(path: str | os.PathLike, dim: int | None = None):
                 if status[ln] == _TOO_FEW else f"a value is not a number: {line[:80]!r}")
         raise GloveError(f"{path}: line {ln + 1}: {what}")
     rows = np.flatnonzero(status == _OK)
-    _check_extra_values(buf, word_start[rows], word_end[rows], rows, dim, path)
-
-    words, offsets = _gather_bytes(buf, word_start[rows], word_end[rows])
-    vectors = vectors64[rows].astype(np.float32)
+    if rows.shape[0] < n:  # blank lines: drop their rows
+        word_start, word_end, vectors = word_start[rows], word_end[rows], vectors[rows]
+    _check_extra_values(buf, word_start, word_end, rows, dim, path)
+    words, offsets = _gather_bytes(buf, word_start, word_end)
     return words, offsets, vectors, rows + 1
 
 
@@ -270,7 +272,7 @@ def _write_store(store: Path, words, offsets, vectors, meta: dict) -> np.ndarray
     if not keep.all():
         vectors = vectors[keep]
     meta.update(n_words=table.size, dim=int(vectors.shape[1]), duplicates=int((~keep).sum()),
-                std=float(np.std(vectors)), store_version=STORE_VERSION)
+                std=float(np.std(vectors[:100_000])), store_version=STORE_VERSION)
     store.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=store.name + ".tmp-", dir=store.parent))
     try:
@@ -367,11 +369,12 @@ class GloveStore:
         """float32 [n_special + len(vocab), dim] for a tokenizer's vocabulary.
 
         Row 0 (padding) is zero. Words found in GloVe get their vector. The unknown-word
-        row and words not in GloVe get N(0, s^2), s = the std of all GloVe values, so they
+        row and words not in GloVe get N(0, s^2), s = the std of GloVe's values (over the
+        first 100,000 rows, recorded at conversion), so they
         start at the same scale as real vectors. Returns (matrix, n_found)."""
         rows = self.index_of_table(vocab)
         found = rows >= 0
-        scale = float(self.meta.get("std") or np.std(self.vectors[: min(len(self), 100_000)]))
+        scale = float(self.meta["std"])
         rng = np.random.default_rng(seed)
         matrix = rng.normal(0.0, scale, size=(n_special + rows.shape[0], self.dim)).astype(np.float32)
         matrix[0] = 0.0

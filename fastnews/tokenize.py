@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass
 import numba as nb
 import numpy as np
 
-from fastnews.strtable import StringTable, capacity_for, fnv1a, probe
+from fastnews.strtable import StringTable, fnv1a, probe
 
 PAD_ID = 0
 UNK_ID = 1
@@ -126,8 +126,9 @@ def _encode(out, n, cp):
 def _next_word(buf, pos, end, is_sep, lower, out, n):
     """Skip separators from pos, then copy the next word, lowered, to out[n:].
 
-    Returns (pos after the word, end of the word in out). The word is empty
-    (returned end == n) only when the text has no more words."""
+    Returns (pos after the word, end of the word in out, FNV-1a hash of the word),
+    hashing as it copies. The word is empty (returned end == n) only when the text
+    has no more words."""
     while pos < end:
         b = buf[pos]
         if b < 0x80:
@@ -139,6 +140,7 @@ def _next_word(buf, pos, end, is_sep, lower, out, n):
             if is_sep[cp] == 0:
                 break
             pos += length
+    start = n
     while pos < end:
         b = buf[pos]
         if b < 0x80:
@@ -158,71 +160,96 @@ def _next_word(buf, pos, end, is_sep, lower, out, n):
             else:
                 n = _encode(out, n, low)
             pos += length
-    return pos, n
+    return pos, n, fnv1a(out, start, n)
+
+
+@nb.njit(cache=True, inline="always")
+def _count_in(buf, pos, end, is_sep):
+    """Number of words in buf[pos:end] (no copying: separators are the same before
+    and after lowercasing)."""
+    count = 0
+    in_word = False
+    while pos < end:
+        b = buf[pos]
+        if b < 0x80:
+            sep = is_sep[b] != 0
+            pos += 1
+        else:
+            cp, length = _decode(buf, pos, end)
+            sep = is_sep[cp] != 0
+            pos += length
+        if not sep and not in_word:
+            count += 1
+        in_word = not sep
+    return count
 
 
 @nb.njit(cache=True, parallel=True)
 def _split_all(buf, doc_off, is_sep, lower):
     """Every word of every document, lowered, in one flat array.
 
-    Returns (words uint8, word_off int64 [n_words + 1], doc_words int64 [n_docs + 1]):
-    word j is words[word_off[j]:word_off[j + 1]]; document d owns words
+    Returns (words uint8, starts, stops, hashes, doc_words): word j is
+    words[starts[j]:stops[j]] with FNV-1a hash hashes[j]; document d owns words
     doc_words[d]:doc_words[d + 1]. Lowercasing grows UTF-8 by at most 1.5x, so
-    document d writes its words inside words[2 * doc_off[d]:2 * doc_off[d + 1]]."""
+    document d writes inside words[2 * doc_off[d]:2 * doc_off[d + 1]]."""
     n_docs = doc_off.shape[0] - 1
     counts = np.zeros(n_docs + 1, np.int64)
-    scratch_all = np.empty(2 * doc_off[n_docs] + 8, np.uint8)
     for d in nb.prange(n_docs):
-        pos, end, base = doc_off[d], doc_off[d + 1], 2 * doc_off[d]
-        c = 0
-        while True:
-            pos, stop = _next_word(buf, pos, end, is_sep, lower, scratch_all, base)
-            if stop == base:
-                break
-            c += 1
-        counts[d + 1] = c
+        counts[d + 1] = _count_in(buf, doc_off[d], doc_off[d + 1], is_sep)
     doc_words = np.cumsum(counts)
     n_words = doc_words[n_docs]
+    words = np.empty(2 * doc_off[n_docs] + 8, np.uint8)
     starts = np.empty(n_words, np.int64)
     stops = np.empty(n_words, np.int64)
+    hashes = np.empty(n_words, np.uint64)
     for d in nb.prange(n_docs):
         pos, end, n = doc_off[d], doc_off[d + 1], 2 * doc_off[d]
         for j in range(doc_words[d], doc_words[d + 1]):
-            pos, stop = _next_word(buf, pos, end, is_sep, lower, scratch_all, n)
+            pos, stop, h = _next_word(buf, pos, end, is_sep, lower, words, n)
             starts[j] = n
             stops[j] = stop
+            hashes[j] = h
             n = stop
-    return scratch_all, starts, stops, doc_words
+    return words, starts, stops, hashes, doc_words
 
 
 @nb.njit(cache=True)
-def _count_words(words, starts, stops):
-    """Distinct words in order of first occurrence: (index of first occurrence, count)."""
+def _count_words(words, starts, stops, hashes):
+    """Distinct words in order of first occurrence: (index of first occurrence, count).
+
+    The table starts small (it stays in cache) and doubles at half load."""
     n = starts.shape[0]
-    cap = 16
-    while cap < 2 * n:
-        cap *= 2
-    mask = cap - 1
-    slots = np.full(cap, -1, np.int64)  # -> distinct-word number
-    first = np.empty(n, np.int64)
-    counts = np.zeros(n, np.int64)
-    hashes = np.empty(n, np.uint64)
+    cap = 1 << 16
+    slots = np.full(cap, -1, np.int32)  # -> distinct-word number
+    first = np.empty(16, np.int64)
+    counts = np.zeros(16, np.int64)
     n_distinct = 0
     for j in range(n):
+        h = hashes[j]
         a, b = starts[j], stops[j]
-        h = fnv1a(words, a, b)
+        mask = cap - 1
         i = np.int64(h & np.uint64(mask))
         while True:
             s = slots[i]
             if s < 0:
+                if n_distinct == first.shape[0]:
+                    first = np.concatenate((first, np.empty(n_distinct, np.int64)))
+                    counts = np.concatenate((counts, np.zeros(n_distinct, np.int64)))
                 slots[i] = n_distinct
                 first[n_distinct] = j
-                hashes[n_distinct] = h
                 counts[n_distinct] = 1
                 n_distinct += 1
+                if 2 * n_distinct > cap:  # grow and rehash
+                    cap *= 2
+                    slots = np.full(cap, -1, np.int32)
+                    for w in range(n_distinct):
+                        k = np.int64(hashes[first[w]] & np.uint64(cap - 1))
+                        while slots[k] >= 0:
+                            k = (k + 1) & (cap - 1)
+                        slots[k] = w
                 break
             f = first[s]
-            if hashes[s] == h and stops[f] - starts[f] == b - a:
+            if hashes[f] == h and stops[f] - starts[f] == b - a:
                 same = True
                 for k in range(b - a):
                     if words[starts[f] + k] != words[a + k]:
@@ -233,6 +260,23 @@ def _count_words(words, starts, stops):
                     break
             i = (i + 1) & mask
     return first[:n_distinct], counts[:n_distinct]
+
+
+@nb.njit(cache=True, inline="always")
+def _finish_row(row, n, max_len, keep_last, pad_front):
+    """Row holds min(n, max_len) ids (a ring buffer when keep_last and n > max_len):
+    put them in order and pad with 0 on the chosen side."""
+    kept = min(n, max_len)
+    if keep_last and n > max_len:
+        rolled = np.empty(max_len, row.dtype)
+        for i in range(max_len):
+            rolled[i] = row[(n + i) % max_len]
+        row[:] = rolled
+    if pad_front and kept < max_len:
+        row[max_len - kept:] = row[:kept].copy()
+        row[:max_len - kept] = 0
+    else:
+        row[kept:] = 0
 
 
 @nb.njit(cache=True, parallel=True)
@@ -246,27 +290,35 @@ def _encode_all(buf, doc_off, is_sep, lower, slots, hashes, offsets, vbuf,
         scratch = np.empty(2 * (end - pos) + 8, np.uint8)
         row = ids[d]
         n = 0
-        while True:
-            pos, stop = _next_word(buf, pos, end, is_sep, lower, scratch, 0)
+        while n < max_len or keep_last:
+            pos, stop, h = _next_word(buf, pos, end, is_sep, lower, scratch, 0)
             if stop == 0:
                 break
-            if n < max_len or keep_last:
-                w = probe(slots, hashes, offsets, vbuf, scratch, 0, stop, fnv1a(scratch, 0, stop))
-                # keep_last: a ring buffer over the row, straightened out below.
-                row[n % max_len] = N_SPECIAL + w if w >= 0 else 1
+            w = probe(slots, hashes, offsets, vbuf, scratch, 0, stop, h)
+            # keep_last: a ring buffer over the row, straightened out in _finish_row.
+            row[n % max_len] = N_SPECIAL + w if w >= 0 else UNK_ID
             n += 1
+        if n == max_len and not keep_last:
+            n += _count_in(buf, pos, end, is_sep)  # the true length of a truncated text
         lengths[d] = n
-        kept = min(n, max_len)
-        if keep_last and n > max_len:
-            rolled = np.empty(max_len, row.dtype)
-            for i in range(max_len):
-                rolled[i] = row[(n + i) % max_len]
-            row[:] = rolled
-        if pad_front and kept < max_len:
-            row[max_len - kept:] = row[:kept].copy()
-            row[:max_len - kept] = 0
-        else:
-            row[kept:] = 0
+        _finish_row(row, n, max_len, keep_last, pad_front)
+
+
+@nb.njit(cache=True, parallel=True)
+def _encode_split(words, starts, stops, hashes, doc_words, slots, vhashes, offsets, vbuf,
+                  max_len, keep_last, pad_front, ids, lengths):
+    """_encode_all for texts already split by _split_all (fit, then encode the same texts)."""
+    n_docs = doc_words.shape[0] - 1
+    for d in nb.prange(n_docs):
+        a, b = doc_words[d], doc_words[d + 1]
+        row = ids[d]
+        first = a if not keep_last else max(a, b - max_len)
+        for j in range(first, min(b, first + max_len)):
+            w = probe(slots, vhashes, offsets, vbuf, words, starts[j], stops[j], hashes[j])
+            row[j - first] = N_SPECIAL + w if w >= 0 else UNK_ID
+        lengths[d] = b - a
+        # the kept words are already in order: finish as if nothing was dropped
+        _finish_row(row, min(b - a, max_len), max_len, False, pad_front)
 
 
 # ---------------------------------------------------------------------------
@@ -319,8 +371,28 @@ class Tokenizer:
     @classmethod
     def fit(cls, texts: list[str], vocab_size: int = 20000, config: TokenizerConfig = TokenizerConfig()):
         """Keep the vocab_size most frequent words of texts."""
-        vocab, _ = word_counts(texts, config.lowercase, top=vocab_size)
-        return cls(vocab, config)
+        return cls.fit_encode(texts, vocab_size, config, encode=False)[0]
+
+    @classmethod
+    def fit_encode(cls, texts: list[str], vocab_size: int = 20000, config: TokenizerConfig = TokenizerConfig(),
+                   encode: bool = True) -> tuple["Tokenizer", Encoded | None]:
+        """Fit on texts and encode the same texts, splitting them only once."""
+        split = split_packed(*pack(texts), config.lowercase)
+        words, starts, stops, hashes, doc_words = split
+        first, counts = _count_words(words, starts, stops, hashes)
+        order = np.argsort(-counts, kind="stable")[:vocab_size]
+        raw = words.tobytes()
+        tok = cls([raw[starts[first[i]]:stops[first[i]]].decode("utf-8", "surrogatepass") for i in order], config)
+        if not encode:
+            return tok, None
+        n = len(texts)
+        ids = np.empty((n, config.max_len), np.int32)
+        lengths = np.empty(n, np.int32)
+        if n:
+            t = tok.table
+            _encode_split(words, starts, stops, hashes, doc_words, t.slots, t.hashes, t.offsets, t.buf,
+                          config.max_len, config.truncating == "pre", config.padding == "pre", ids, lengths)
+        return tok, Encoded(ids, lengths)
 
     def encode(self, texts: list[str]) -> Encoded:
         buf, offsets = pack(texts)
@@ -340,7 +412,7 @@ class Tokenizer:
 
     def split(self, text: str) -> list[str]:
         """The words of one text, as the kernels see them (for inspection and tests)."""
-        words, starts, stops, _ = split_packed(*pack([text]), self.config.lowercase)
+        words, starts, stops, _, _ = split_packed(*pack([text]), self.config.lowercase)
         raw = words.tobytes()
         return [raw[a:b].decode("utf-8", "surrogatepass") for a, b in zip(starts, stops)]
 
@@ -359,17 +431,18 @@ class Tokenizer:
 
 
 def split_packed(buf, offsets, lowercase=True):
+    """(words, starts, stops, hashes, doc_words) of packed texts; see _split_all."""
     is_sep, lower = char_tables(lowercase)
     if offsets.shape[0] <= 1:
-        return np.zeros(0, np.uint8), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(1, np.int64)
+        empty = np.zeros(0, np.int64)
+        return np.zeros(0, np.uint8), empty, empty, np.zeros(0, np.uint64), np.zeros(1, np.int64)
     return _split_all(buf, offsets, is_sep, lower)
 
 
-def word_counts(texts: list[str], lowercase: bool = True, top: int | None = None) -> tuple[list[str], np.ndarray]:
+def word_counts(texts: list[str], lowercase: bool = True) -> tuple[list[str], np.ndarray]:
     """Distinct words by decreasing count (ties: first occurrence first), and their counts."""
-    words, starts, stops, _ = split_packed(*pack(texts), lowercase)
-    first, counts = _count_words(words, starts, stops)
-    order = np.argsort(-counts, kind="stable")[:top]
+    words, starts, stops, hashes, _ = split_packed(*pack(texts), lowercase)
+    first, counts = _count_words(words, starts, stops, hashes)
+    order = np.argsort(-counts, kind="stable")
     raw = words.tobytes()
-    vocab = [raw[starts[first[i]]:stops[first[i]]].decode("utf-8", "surrogatepass") for i in order]
-    return vocab, counts[order]
+    return [raw[starts[first[i]]:stops[first[i]]].decode("utf-8", "surrogatepass") for i in order], counts[order]
