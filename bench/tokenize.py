@@ -10,13 +10,19 @@ Prints a table, then one JSON line with every figure and the ratios.
 
 from __future__ import annotations
 
-import argparse
+import sys
+
+# Run as `python bench/tokenize.py`, this file would shadow the standard library's
+# `tokenize` for every later import; take its folder off the path first.
+if sys.path and sys.path[0].rstrip("/").endswith("bench"):
+    sys.path.pop(0)
+
+import argparse  # noqa: E402
 import json
 import os
 import re
-import subprocess
-import sys
-import time
+import subprocess  # noqa: E402
+import time  # noqa: E402
 from collections import Counter
 from pathlib import Path
 

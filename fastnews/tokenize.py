@@ -214,52 +214,81 @@ def _split_all(buf, doc_off, is_sep, lower):
 
 
 @nb.njit(cache=True)
-def _count_words(words, starts, stops, hashes):
-    """Distinct words in order of first occurrence: (index of first occurrence, count).
+def _first_occurrences_part(words, starts, stops, hashes, part, n_parts, count_at):
+    """count_at[j] <- how often word j occurs, where j is a word's first occurrence;
+    for the words whose hash falls in this part (hash % n_parts == part). Equal words
+    share a hash, so parts never share a word and can run in parallel.
 
-    The table starts small (it stays in cache) and doubles at half load."""
-    n = starts.shape[0]
-    cap = 1 << 16
-    slots = np.full(cap, -1, np.int32)  # -> distinct-word number
-    first = np.empty(16, np.int64)
-    counts = np.zeros(16, np.int64)
-    n_distinct = 0
-    for j in range(n):
+    Every distinct word's hash, length and bytes are kept in compact arrays, so the
+    probes and byte comparisons stay in cache instead of reaching back into the
+    (large) words buffer."""
+    cap = 1 << 14
+    slots = np.full(cap, -1, np.int32)   # -> distinct-word number k
+    k_first = np.empty(1024, np.int64)   # token index of the first occurrence
+    k_count = np.empty(1024, np.int64)
+    k_hash = np.empty(1024, np.uint64)
+    k_off = np.zeros(1025, np.int64)     # word k is k_bytes[k_off[k]:k_off[k + 1]]
+    k_bytes = np.empty(8192, np.uint8)
+    n_k = 0
+    for j in range(starts.shape[0]):
         h = hashes[j]
+        if h % np.uint64(n_parts) != np.uint64(part):
+            continue
         a, b = starts[j], stops[j]
         mask = cap - 1
-        i = np.int64(h & np.uint64(mask))
+        i = np.int64((h >> np.uint64(8)) & np.uint64(mask))
         while True:
-            s = slots[i]
-            if s < 0:
-                if n_distinct == first.shape[0]:
-                    first = np.concatenate((first, np.empty(n_distinct, np.int64)))
-                    counts = np.concatenate((counts, np.zeros(n_distinct, np.int64)))
-                slots[i] = n_distinct
-                first[n_distinct] = j
-                counts[n_distinct] = 1
-                n_distinct += 1
-                if 2 * n_distinct > cap:  # grow and rehash
-                    cap *= 2
-                    slots = np.full(cap, -1, np.int32)
-                    for w in range(n_distinct):
-                        k = np.int64(hashes[first[w]] & np.uint64(cap - 1))
-                        while slots[k] >= 0:
-                            k = (k + 1) & (cap - 1)
-                        slots[k] = w
+            k = slots[i]
+            if k < 0:
                 break
-            f = first[s]
-            if hashes[f] == h and stops[f] - starts[f] == b - a:
+            if k_hash[k] == h and k_off[k + 1] - k_off[k] == b - a:
                 same = True
-                for k in range(b - a):
-                    if words[starts[f] + k] != words[a + k]:
+                o = k_off[k]
+                for t in range(b - a):
+                    if k_bytes[o + t] != words[a + t]:
                         same = False
                         break
                 if same:
-                    counts[s] += 1
                     break
             i = (i + 1) & mask
-    return first[:n_distinct], counts[:n_distinct]
+        if k >= 0:
+            k_count[k] += 1
+            continue
+        # a new word: remember it
+        if n_k == k_first.shape[0]:
+            k_first = np.concatenate((k_first, np.empty(n_k, np.int64)))
+            k_count = np.concatenate((k_count, np.empty(n_k, np.int64)))
+            k_hash = np.concatenate((k_hash, np.empty(n_k, np.uint64)))
+            k_off = np.concatenate((k_off, np.zeros(n_k, np.int64)))
+        while k_off[n_k] + (b - a) > k_bytes.shape[0]:
+            k_bytes = np.concatenate((k_bytes, np.empty(k_bytes.shape[0], np.uint8)))
+        k_bytes[k_off[n_k]:k_off[n_k] + (b - a)] = words[a:b]
+        k_off[n_k + 1] = k_off[n_k] + (b - a)
+        k_first[n_k] = j
+        k_count[n_k] = 1
+        k_hash[n_k] = h
+        slots[i] = n_k
+        n_k += 1
+        if 2 * n_k > cap:  # grow and rehash at half load
+            cap *= 2
+            slots = np.full(cap, -1, np.int32)
+            for k in range(n_k):
+                i = np.int64((k_hash[k] >> np.uint64(8)) & np.uint64(cap - 1))
+                while slots[i] >= 0:
+                    i = (i + 1) & (cap - 1)
+                slots[i] = k
+    for k in range(n_k):
+        count_at[k_first[k]] = k_count[k]
+
+
+@nb.njit(cache=True, parallel=True)
+def _count_words(words, starts, stops, hashes, n_parts):
+    """Distinct words in order of first occurrence: (index of first occurrence, count)."""
+    count_at = np.zeros(starts.shape[0], np.int64)
+    for part in nb.prange(n_parts):
+        _first_occurrences_part(words, starts, stops, hashes, part, n_parts, count_at)
+    first = np.flatnonzero(count_at)
+    return first, count_at[first]
 
 
 @nb.njit(cache=True, inline="always")
@@ -379,10 +408,9 @@ class Tokenizer:
         """Fit on texts and encode the same texts, splitting them only once."""
         split = split_packed(*pack(texts), config.lowercase)
         words, starts, stops, hashes, doc_words = split
-        first, counts = _count_words(words, starts, stops, hashes)
+        first, counts = _count_words(words, starts, stops, hashes, nb.get_num_threads())
         order = np.argsort(-counts, kind="stable")[:vocab_size]
-        raw = words.tobytes()
-        tok = cls([raw[starts[first[i]]:stops[first[i]]].decode("utf-8", "surrogatepass") for i in order], config)
+        tok = cls([_word(words, starts[first[i]], stops[first[i]]) for i in order], config)
         if not encode:
             return tok, None
         n = len(texts)
@@ -413,8 +441,7 @@ class Tokenizer:
     def split(self, text: str) -> list[str]:
         """The words of one text, as the kernels see them (for inspection and tests)."""
         words, starts, stops, _, _ = split_packed(*pack([text]), self.config.lowercase)
-        raw = words.tobytes()
-        return [raw[a:b].decode("utf-8", "surrogatepass") for a, b in zip(starts, stops)]
+        return [_word(words, a, b) for a, b in zip(starts, stops)]
 
     def settings(self) -> dict:
         """Everything inference needs besides the vocabulary (stored as JSON in the model)."""
@@ -442,7 +469,10 @@ def split_packed(buf, offsets, lowercase=True):
 def word_counts(texts: list[str], lowercase: bool = True) -> tuple[list[str], np.ndarray]:
     """Distinct words by decreasing count (ties: first occurrence first), and their counts."""
     words, starts, stops, hashes, _ = split_packed(*pack(texts), lowercase)
-    first, counts = _count_words(words, starts, stops, hashes)
+    first, counts = _count_words(words, starts, stops, hashes, nb.get_num_threads())
     order = np.argsort(-counts, kind="stable")
-    raw = words.tobytes()
-    return [raw[starts[first[i]]:stops[first[i]]].decode("utf-8", "surrogatepass") for i in order], counts[order]
+    return [_word(words, starts[first[i]], stops[first[i]]) for i in order], counts[order]
+
+
+def _word(words: np.ndarray, start: int, stop: int) -> str:
+    return words[start:stop].tobytes().decode("utf-8", "surrogatepass")

@@ -6,7 +6,19 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))   # naive.py, the pure-Python twins
-sys.path.insert(0, str(ROOT / "bench"))   # _glove_text.py, which writes glove.6B.50d.txt
+
+
+def _load_bench_helper():
+    """bench/_glove_text.py, loaded by path: putting bench/ on sys.path would let
+    bench/tokenize.py shadow the standard library's tokenize."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("_glove_text", ROOT / "bench" / "_glove_text.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules["_glove_text"] = module
+
+
+_load_bench_helper()
 
 SHARED = Path(os.environ.get("FASTNEWS_SHARED", ROOT.parent / "shared" / "data"))
 NEWS20 = SHARED / "20news-bydate.tar.gz"

@@ -1,0 +1,124 @@
+"""Training throughput: the seed recipe's PyTorch eager loop against fastnews's default training, in one run.
+
+The seed loop (see ../shared/docs/PEERS.md): Keras-style top-20k tokenizer, every document
+padded at the front to 1000 words, frozen GloVe 6B 50d, three Conv1d(128, 5) + ReLU + MaxPool
+blocks, Dense(128), Dense(20), RMSprop lr 1e-3, batch 128, on the same 20news-bydate train split.
+
+    python bench/train.py [--seed-batches 20] [--epochs 8] [--device cpu]
+
+The seed loop is timed over --seed-batches batches (its per-batch cost is constant: every batch
+is 128 x 1000); fastnews runs its default recipe for --epochs. Prints a table, then one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class SeedNet(nn.Module):
+    """The seed's network; MaxPool1d(35) at the end as in the Keras original (input 1000)."""
+
+    def __init__(self, matrix: np.ndarray, n_classes: int):
+        super().__init__()
+        self.embedding = nn.Embedding.from_pretrained(torch.as_tensor(matrix), freeze=True)
+        d = matrix.shape[1]
+        self.body = nn.Sequential(
+            nn.Conv1d(d, 128, 5), nn.ReLU(), nn.MaxPool1d(5),
+            nn.Conv1d(128, 128, 5), nn.ReLU(), nn.MaxPool1d(5),
+            nn.Conv1d(128, 128, 5), nn.ReLU(), nn.MaxPool1d(35),
+            nn.Flatten(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, n_classes))
+
+    def forward(self, ids):
+        return self.body(self.embedding(ids).transpose(1, 2))
+
+
+def seed_loop(texts, labels, n_classes, n_batches, device):
+    from fastnews.glove import load as load_glove
+    from fastnews.tokenize import Tokenizer, TokenizerConfig
+    tok = Tokenizer.fit(texts, 20000, TokenizerConfig(max_len=1000, padding="pre", truncating="pre"))
+    ids = torch.from_numpy(tok.encode(texts).ids.astype(np.int64)).to(device)
+    y = torch.from_numpy(np.asarray(labels)).to(device)
+    matrix, _ = load_glove(None).embedding_matrix(tok.table)
+    model = SeedNet(matrix, n_classes).to(device)
+    opt = torch.optim.RMSprop(model.parameters(), lr=1e-3)
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(texts))
+    loss_fn = nn.CrossEntropyLoss()
+
+    def step(idx):
+        sel = torch.from_numpy(idx).to(device)
+        loss = loss_fn(model(ids[sel]), y[sel])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+
+    step(order[:128])  # warm-up batch, not timed
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    done = 0
+    for b in range(n_batches):
+        idx = order[(b * 128) % len(order):][:128]
+        step(idx)
+        done += len(idx)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return done / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "20news-bydate.tar.gz"))
+    ap.add_argument("--seed-batches", type=int, default=20)
+    ap.add_argument("--epochs", type=int, default=8, help="epochs of fastnews's default recipe")
+    ap.add_argument("--device", default="cpu")
+    args = ap.parse_args()
+
+    from fastnews.config import TrainConfig
+    from fastnews.corpus import load_corpus
+    from fastnews.train import resolve_device, train
+    device = resolve_device(args.device)
+    torch.set_num_threads(os.cpu_count() or 1)
+    splits = load_corpus(args.data)
+    print(f"{len(splits.train)} train documents; device {device}; {torch.get_num_threads()} threads")
+
+    seed_dps = seed_loop(splits.train.texts, splits.train.labels, len(splits.train.label_names),
+                         args.seed_batches, device)
+    print(f"seed loop: {seed_dps:.0f} docs/s over {args.seed_batches} batches of 128 x 1000")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        result = train(TrainConfig(data=args.data, epochs=args.epochs, device=args.device, out=f"{tmp}/run"),
+                       progress=False, log=lambda *a: print(*a, file=sys.stderr))
+    m = result.metrics
+    hist = m["history"]
+    fn_dps = float(np.mean([h["docs_per_s"] for h in hist]))
+    elapsed = np.cumsum([h["seconds"] for h in hist])
+    print(f"\n{'trainer':40s} {'docs/s':>8s} {'x seed':>7s}")
+    print(f"{'seed loop (PyTorch eager, fixed 1000)':40s} {seed_dps:8.0f} {1.0:7.1f}")
+    print(f"{'fastnews default (mean over epochs)':40s} {fn_dps:8.0f} {fn_dps / seed_dps:7.1f}")
+    print("\nepoch  seconds  cumulative  val_acc")
+    for h, c in zip(hist, elapsed):
+        print(f"{h['epoch']:5d} {h['seconds']:8.1f} {c:11.1f} {h['val_accuracy']:8.4f}")
+    print(f"test accuracy {m['test_accuracy']:.4f} (best epoch {m['best_epoch']}), "
+          f"{m['train_seconds']:.0f}s of training")
+    print(json.dumps({"bench": "train", "device": str(device), "seed_docs_s": round(seed_dps, 1),
+                      "fastnews_docs_s": round(fn_dps, 1), "ratio_vs_seed": round(fn_dps / seed_dps, 2),
+                      "test_accuracy": round(m["test_accuracy"], 4), "train_seconds": round(m["train_seconds"], 1),
+                      "epochs_run": m["epochs_run"], "best_epoch": m["best_epoch"]}))
+
+
+if __name__ == "__main__":
+    main()
