@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import time
 import warnings
@@ -66,6 +67,9 @@ def to_onnx(run: LoadedRun, exporter: str = "dynamo") -> onnx.ModelProto:
     # example dimension would be baked into the graph as a constant.
     example = torch.from_numpy(_example(cfg.n_ids, 3, max(cfg.min_len + 31, 37), np.random.default_rng(0),
                                         lengths=[cfg.min_len + 31, cfg.min_len, 2]))
+    quiet = logging.getLogger("torch.onnx")  # it logs every torchvision op it cannot find
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if exporter == "dynamo":
@@ -83,6 +87,7 @@ def to_onnx(run: LoadedRun, exporter: str = "dynamo") -> onnx.ModelProto:
             proto = onnx.load_from_string(buf.getvalue())
         else:
             raise ValueError(f"unknown exporter {exporter!r}; use dynamo or torchscript")
+    quiet.setLevel(level)
     return proto
 
 

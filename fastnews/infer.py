@@ -164,6 +164,9 @@ class Classifier:
             if isinstance(data, Exception):
                 rows[i].error = _describe(data)
                 continue
+            if not data:
+                rows[i].error = "empty document"
+                continue
             if max_bytes is not None and len(data) > max_bytes:
                 data = data[:max_bytes]
             texts.append(clean(data, self.keep_headers))
@@ -173,10 +176,9 @@ class Classifier:
             probs = softmax(self.logits_from_ids(enc.ids, enc.lengths))
             top = np.argsort(-probs, axis=1, kind="stable")[:, :k]
             scores = np.take_along_axis(probs, top, axis=1)
+            # A document with no words (only headers, say) still gets the model's answer
+            # for empty input: it was read fine, and every input gets a row.
             for j, i in enumerate(where):
-                if enc.lengths[j] == 0:
-                    rows[i].error = "no words in document"
-                    continue
                 rows[i].labels = [self.labels[c] for c in top[j]]
                 rows[i].scores = [float(s) for s in scores[j]]
         return rows

@@ -120,8 +120,10 @@ class TextCNN(nn.Module):
             # Padding rows are zero, so a sum over all positions is a sum over words.
             # Dividing by sqrt(n) rather than n scales like an L2-normalised count
             # vector: a telling word in a long document still counts.
-            norm = n_words.clamp(min=1).to(logits.dtype).sqrt().unsqueeze(1)
-            logits = logits + self.bow(ids).sum(dim=1) / norm
+            # The sum runs over up to max_len terms; accumulating in float64 keeps
+            # PyTorch and onnxruntime (which sum in different orders) within 1e-6.
+            norm = n_words.clamp(min=1).to(torch.float64).sqrt().unsqueeze(1)
+            logits = logits + (self.bow(ids).to(torch.float64).sum(dim=1) / norm).to(logits.dtype)
         return logits
 
     @torch.no_grad()

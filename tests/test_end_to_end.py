@@ -71,4 +71,4 @@ def test_export_predict_evaluate(trained, news20_path, tmp_path):
     done = fastnews("predict", onnx_path, "-", stdin="the shuttle launch was delayed by nasa\n\n", check=False)
     assert done.returncode == 3  # one blank line: an error row, and the exit code says so
     rows = [json.loads(line) for line in done.stdout.splitlines()]
-    assert rows[0]["label"] == "sci.space" and rows[1] == {"id": "stdin:2", "error": "no words in document"}
+    assert rows[0]["label"] == "sci.space" and rows[1] == {"id": "stdin:2", "error": "empty document"}
