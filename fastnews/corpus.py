@@ -85,7 +85,8 @@ def is_archive(path: Path) -> bool:
 
 
 def _hidden(rel: str) -> bool:
-    return any(part.startswith(".") or part == "__MACOSX" for part in rel.split("/"))
+    """Dot-files and macOS archive litter; '..' is not hidden but unsafe (see _member)."""
+    return any((part.startswith(".") and part not in (".", "..")) or part == "__MACOSX" for part in rel.split("/"))
 
 
 def iter_archive(path: Path) -> Iterator[tuple[str, bytes | Exception]]:

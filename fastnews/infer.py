@@ -167,6 +167,9 @@ class Classifier:
             if not data:
                 rows[i].error = "empty document"
                 continue
+            if b"\x00" in data[:8192]:  # text never holds NUL; this is a binary file
+                rows[i].error = "binary content (NUL bytes)"
+                continue
             if max_bytes is not None and len(data) > max_bytes:
                 data = data[:max_bytes]
             texts.append(clean(data, self.keep_headers))

@@ -2,6 +2,7 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,3 +52,37 @@ def glove_text(tmp_path_factory):
     path = glove.load(None).to_text(tmp_path_factory.mktemp("glove") / "glove.6B.50d.txt")
     assert path.stat().st_size == 171_350_079
     return path
+
+
+WORDS = {"space": "orbit rocket launch nasa moon shuttle",
+         "sport": "goal team match score league player",
+         "food": "bread cheese soup recipe bake salt"}
+
+
+@pytest.fixture(scope="session")
+def small_run(tmp_path_factory):
+    """A real (tiny) training run: a synthetic 3-class corpus and a small GloVe file."""
+    root = tmp_path_factory.mktemp("small")
+    rng = np.random.default_rng(0)
+    for label, words in WORDS.items():
+        (root / "corpus" / label).mkdir(parents=True)
+        for i in range(30):
+            text = " ".join(rng.choice(words.split() + ["the", "a", "of"], size=rng.integers(3, 40)))
+            (root / "corpus" / label / f"{i}.txt").write_text(text)
+    vocab = sorted({w for ws in WORDS.values() for w in ws.split()} | {"the", "a", "of"})
+    (root / "glove.txt").write_text("".join(f"{w} " + " ".join(f"{v:.4f}" for v in rng.normal(size=8)) + "\n"
+                                            for w in vocab[:-3]))
+    from fastnews.config import TrainConfig
+    from fastnews.train import train
+    cfg = TrainConfig(data=str(root / "corpus"), glove=str(root / "glove.txt"), epochs=4, n_filters=8,
+                      batch_size=8, max_len=32, out=str(root / "run"), lr=1e-2, embed_lr=1e-2, bow=True)
+    train(cfg, progress=False, log=lambda *a: None)
+    return root
+
+
+@pytest.fixture(scope="session")
+def small_onnx(small_run):
+    from fastnews.export import export
+    return export(small_run / "run", small_run / "small.onnx", log=lambda *a: None).path
+
+

@@ -1,0 +1,183 @@
+"""Bad input never crashes the CLI, never loses a document, and never runs code from a file.
+
+Every case goes through the real command (fastnews_cli.main) and checks the exit code,
+that stderr is one clean line without a traceback, and that each input got exactly one row."""
+
+import io
+import json
+import os
+import pickle
+import tarfile
+
+import onnx
+import pytest
+
+from fastnews_cli.main import main
+
+
+def run(capsys, *args, stdin=None, monkeypatch=None):
+    if stdin is not None:
+        monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(stdin)))
+    try:
+        code = main([str(a) for a in args])
+    except SystemExit as exc:  # argparse
+        code = exc.code
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return code, out, err
+
+
+def rows_of(out):
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def test_predict_survives_bad_documents(tmp_path, capsys, small_onnx):
+    d = tmp_path / "in"
+    d.mkdir()
+    (d / "a_good.txt").write_text("nasa rocket launch orbit")
+    (d / "b_empty.txt").write_bytes(b"")
+    (d / "c_binary.bin").write_bytes(b"\x00\x01\x02" * 100)
+    (d / "d_invalid_utf8.txt").write_bytes(b"bread \xff\xfe cheese soup")
+    (d / "e_huge.txt").write_bytes(b"team score goal " * 200_000)  # 3.2 MB, cut by --max-bytes
+    os.symlink("f_loop", d / "f_loop")                             # a symlink loop
+    tgz = tmp_path / "evil.tar.gz"
+    with tarfile.open(tgz, "w:gz") as tf:
+        for name, data in (("../escape.txt", b"bread soup"), ("ok/doc.txt", b"orbit moon")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    code, out, err = run(capsys, "predict", small_onnx, d, tgz, tmp_path / "missing.txt", "--max-bytes", 1000,
+                         "--quiet")
+    rows = rows_of(out)
+    assert code == 3
+    assert [r["id"].rsplit("/", 1)[-1] for r in rows] == [
+        "a_good.txt", "b_empty.txt", "c_binary.bin", "d_invalid_utf8.txt", "e_huge.txt", "f_loop",
+        "escape.txt", "doc.txt", "missing.txt"]
+    by_name = {r["id"].rsplit("/", 1)[-1]: r for r in rows}
+    assert by_name["a_good.txt"]["label"] == "space"
+    assert by_name["b_empty.txt"]["error"] == "empty document"
+    assert "binary" in by_name["c_binary.bin"]["error"]
+    assert by_name["d_invalid_utf8.txt"]["label"] == "food"      # latin-1 fallback, still classified
+    assert by_name["e_huge.txt"]["label"] == "sport"
+    assert "symbolic links" in by_name["f_loop"]["error"]
+    assert "unsafe archive member" in by_name["escape.txt"]["error"]
+    assert by_name["doc.txt"]["label"] == "space"
+    assert "no such file" in by_name["missing.txt"]["error"]
+    assert not (tmp_path / "escape.txt").exists()
+
+
+def test_predict_unreadable_file_and_vanishing_path(tmp_path, capsys, small_onnx, monkeypatch):
+    d = tmp_path / "in"
+    d.mkdir()
+    for name in ("a", "b", "c"):
+        (d / name).write_text("orbit rocket")
+    real_read = type(d).read_bytes
+
+    def read_bytes(self):
+        if self.name == "a":
+            raise PermissionError(13, "Permission denied")
+        if self.name == "b":
+            self.unlink()  # vanishes between listing and reading
+        return real_read(self)
+
+    monkeypatch.setattr(type(d), "read_bytes", read_bytes)
+    code, out, _ = run(capsys, "predict", small_onnx, d, "--quiet")
+    rows = rows_of(out)
+    assert code == 3 and len(rows) == 3
+    assert rows[0]["error"] == "permission denied"
+    assert rows[1]["error"] == "no such file or directory"
+    assert rows[2]["label"] == "space"
+
+
+def test_predict_empty_dir_stdin_and_exit_codes(tmp_path, capsys, small_onnx, monkeypatch):
+    (tmp_path / "empty").mkdir()
+    code, out, _ = run(capsys, "predict", small_onnx, tmp_path / "empty", "--quiet")
+    assert code == 0 and out == ""
+    code, out, _ = run(capsys, "predict", small_onnx, "-", "--quiet", stdin=b"bread soup\n\n\ngoal team\n",
+                       monkeypatch=monkeypatch)
+    rows = rows_of(out)
+    assert code == 3 and [r.get("label", r.get("error")) for r in rows] == \
+        ["food", "empty document", "empty document", "sport"]
+    code, _, err = run(capsys, "predict", small_onnx, "-", "--no-such-flag")
+    assert code == 2 and "unrecognized arguments" in err
+    code, _, err = run(capsys, "predict", tmp_path / "nope.onnx", "-")
+    assert code == 1 and err.count("\n") == 1 and "no such model file" in err
+
+
+def test_bad_model_files(tmp_path, capsys, small_onnx):
+    truncated = tmp_path / "truncated.onnx"
+    truncated.write_bytes(small_onnx.read_bytes()[:2000])
+    model = onnx.load(small_onnx)
+    bare = onnx.ModelProto()
+    bare.CopyFrom(model)
+    del bare.metadata_props[:]
+    onnx.save(bare, tmp_path / "bare.onnx")
+    for prop in model.metadata_props:
+        if prop.key == "fastnews.vocab":
+            prop.value = json.dumps(json.loads(prop.value) + [f"extra{i}" for i in range(50)])
+    onnx.save(model, tmp_path / "mismatch.onnx")
+    (tmp_path / "doc.txt").write_text("bread")
+    for name, message in (("truncated", "not a loadable ONNX model"), ("bare", "no fastnews metadata"),
+                          ("mismatch", "metadata does not fit the graph")):
+        code, out, err = run(capsys, "predict", tmp_path / f"{name}.onnx", tmp_path / "doc.txt")
+        assert code == 1 and out == "" and message in err and err.count("\n") == 1, (name, err)
+
+
+class _Payload:
+    def __reduce__(self):
+        return (open, ("/tmp/fastnews-pwned", "w"))
+
+
+def test_malicious_checkpoint_is_not_executed(tmp_path, capsys):
+    import torch
+    target = "/tmp/fastnews-pwned"
+    if os.path.exists(target):
+        os.unlink(target)
+    run_dir = tmp_path / "evil"
+    run_dir.mkdir()
+    torch.save({"format": "fastnews-run", "payload": _Payload()}, run_dir / "model.pt", pickle_protocol=2)
+    code, _, err = run(capsys, "export", run_dir, "--output", tmp_path / "x.onnx")
+    assert code == 1 and "not a loadable fastnews checkpoint" in err
+    assert not os.path.exists(target)
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def _corpus(root, classes):
+    for c in classes:
+        (root / c).mkdir(parents=True)
+        for i in range(4):
+            (root / c / f"{i}.txt").write_text(f"{c} words number {i}")
+    return root
+
+
+@pytest.mark.parametrize("case,args,message", [
+    ("one class", lambda p: ["--data", _corpus(p / "c", ["only"])], "only one class"),
+    ("csv without label", lambda p: ["--data", _write(p / "c.csv", "text,kind\nhello,a\n")], "no 'label' column"),
+    ("malformed glove", lambda p: ["--data", _corpus(p / "c", ["a", "b"]),
+                                   "--glove", _write(p / "g.txt", "a 1 2\nb 1\n")], "line 2"),
+    ("mixed glove dims", lambda p: ["--data", _corpus(p / "c", ["a", "b"]),
+                                    "--glove", _write(p / "g.txt", "a 1 2\nb 1 2 3\n")], "mixed dimensions"),
+    ("max-len too short", lambda p: ["--data", _corpus(p / "c", ["a", "b"]), "--arch", "seed", "--max-len", 100],
+     "shorter than the seed conv stack's minimum of 149"),
+    ("unknown config field", lambda p: ["--config", _write(p / "c.toml", "epochs = 1\nbogus = 2\n")], "bogus"),
+])
+def test_train_rejects_bad_setups_in_one_line(tmp_path, capsys, case, args, message):
+    code, _, err = run(capsys, "train", *args(tmp_path), "--out", tmp_path / "run", "--quiet")
+    assert code == 1, case
+    last = err.strip().splitlines()[-1]  # progress lines may come first; the error is one line
+    assert last.startswith("fastnews train: error: ") and message in last, err
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_train_cuda_without_cuda(tmp_path, capsys):
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    code, _, err = run(capsys, "train", "--data", _corpus(tmp_path / "c", ["a", "b"]), "--device", "cuda",
+                       "--out", tmp_path / "run", "--quiet")
+    assert code == 1 and "no CUDA device" in err
+
+
+def _write(path, text):
+    path.write_text(text)
+    return path
