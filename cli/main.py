@@ -130,7 +130,7 @@ def _add_predict(sub) -> None:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--top-k", type=int, default=1, help="labels per row")
     p.add_argument("--threads", type=int, default=0, help="onnxruntime threads (0 = all cores)")
-    p.add_argument("--max-bytes", type=int, default=10_000_000, help="read at most this many bytes of a document")
+    p.add_argument("--max-bytes", type=int, default=10_000_000, help="read at most this many bytes of each document; the rest is never read")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(func=_predict)
 
@@ -173,7 +173,7 @@ def _predict(args) -> int:
     def emit(fh):
         nonlocal n, n_err
         writer = _RowWriter(fh, fmt, k)
-        for row in clf.classify(iter_documents(args.inputs), k=k, max_bytes=args.max_bytes):
+        for row in clf.classify(iter_documents(args.inputs, max_bytes=args.max_bytes), k=k):
             writer.write(row)
             n += 1
             n_err += row.error is not None

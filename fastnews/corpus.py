@@ -89,7 +89,13 @@ def _hidden(rel: str) -> bool:
     return any((part.startswith(".") and part not in (".", "..")) or part == "__MACOSX" for part in rel.split("/"))
 
 
-def iter_archive(path: Path) -> Iterator[tuple[str, bytes | Exception]]:
+def read_file(path: Path, max_bytes: int | None = None) -> bytes:
+    """A file's bytes, or its first max_bytes: a huge file never has to fit in memory."""
+    with open(path, "rb") as fh:
+        return fh.read(-1 if max_bytes is None else max_bytes)
+
+
+def iter_archive(path: Path, max_bytes: int | None = None) -> Iterator[tuple[str, bytes | Exception]]:
     """Members of a tar or zip archive, in archive order, read in memory.
 
     Member names are reported, never used as paths on disk, so a ``../`` name cannot
@@ -99,13 +105,18 @@ def iter_archive(path: Path) -> Iterator[tuple[str, bytes | Exception]]:
             for info in zf.infolist():
                 if info.is_dir() or _hidden(info.filename):
                     continue
-                yield _member(info.filename, lambda: zf.read(info))
+                yield _member(info.filename, lambda: _read_zip(zf, info, max_bytes))
     else:
         with tarfile.open(path, "r:*") as tf:
             for member in tf:
                 if not member.isfile() or _hidden(member.name):
                     continue
-                yield _member(member.name, lambda: tf.extractfile(member).read())
+                yield _member(member.name, lambda: tf.extractfile(member).read(max_bytes))
+
+
+def _read_zip(zf: zipfile.ZipFile, info: zipfile.ZipInfo, max_bytes: int | None) -> bytes:
+    with zf.open(info) as fh:
+        return fh.read(-1 if max_bytes is None else max_bytes)
 
 
 def _member(name: str, read) -> tuple[str, bytes | Exception]:
@@ -117,7 +128,7 @@ def _member(name: str, read) -> tuple[str, bytes | Exception]:
         return name, exc
 
 
-def iter_tree(root: Path) -> Iterator[tuple[str, bytes | Exception]]:
+def iter_tree(root: Path, max_bytes: int | None = None) -> Iterator[tuple[str, bytes | Exception]]:
     """Files under root, recursively, in sorted order; symlink loops are not followed."""
     for dirpath, dirnames, filenames in os.walk(root, onerror=None):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
@@ -127,34 +138,36 @@ def iter_tree(root: Path) -> Iterator[tuple[str, bytes | Exception]]:
             full = Path(dirpath) / name
             rel = full.relative_to(root).as_posix()
             try:
-                yield rel, full.read_bytes()
+                yield rel, read_file(full, max_bytes)
             except Exception as exc:
                 yield rel, exc
 
 
-def iter_documents(inputs: list[str], stdin=None) -> Iterator[tuple[str, bytes | Exception]]:
+def iter_documents(inputs: list[str], stdin=None, max_bytes: int | None = None
+                   ) -> Iterator[tuple[str, bytes | Exception]]:
     """Every document named by inputs, in order: files, directories (recursive),
     archives (their members), or ``-`` for one document per line of stdin.
-    Yields (id, bytes) or (id, exception) for a document that cannot be read."""
+    Yields (id, bytes) or (id, exception) for a document that cannot be read.
+    Reads at most max_bytes of each document."""
     for item in inputs:
         if item == "-":
             stream = stdin if stdin is not None else sys.stdin.buffer
             for i, line in enumerate(stream, start=1):
-                yield f"stdin:{i}", line.rstrip(b"\r\n")
+                yield f"stdin:{i}", line.rstrip(b"\r\n")[:max_bytes]
             continue
         path = Path(item)
         if path.is_dir():
-            for rel, data in iter_tree(path):
+            for rel, data in iter_tree(path, max_bytes):
                 yield str(path / rel), data
         elif path.is_file() and is_archive(path):
             try:
-                for rel, data in iter_archive(path):
+                for rel, data in iter_archive(path, max_bytes):
                     yield f"{path}!{rel}", data
             except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError) as exc:
                 yield str(path), CorpusError(f"cannot read archive: {exc}")
         else:
             try:
-                yield str(path), path.read_bytes()
+                yield str(path), read_file(path, max_bytes)
             except Exception as exc:
                 yield str(path), exc
 
@@ -262,6 +275,10 @@ def load_corpus(path: str | os.PathLike, keep_headers: bool = False, test_fracti
         raise CorpusError(f"no such corpus: {path}")
     low = path.name.lower()
     if path.is_dir():
+        empty = sorted(str(d.relative_to(path)) for d in path.rglob("*")
+                       if d.is_dir() and not d.name.startswith(".") and not any(d.iterdir()))
+        if empty:
+            raise CorpusError(f"{path}: class folder {empty[0]!r} has no documents")
         records = _records_from_files(iter_tree(path))
         texts = [clean(r[3], keep_headers) for r in records]
     elif is_archive(path):

@@ -145,19 +145,19 @@ class Classifier:
     # -- documents in, rows out --------------------------------------------------
 
     def classify(self, documents: Iterable[tuple[str, bytes | Exception]], k: int = 1,
-                 chunk: int = 4096, max_bytes: int | None = None) -> Iterator[Row]:
+                 chunk: int = 4096) -> Iterator[Row]:
         """One Row per input document, in input order. Documents are read lazily and
         classified a chunk at a time, so memory is bounded by the chunk, not the input."""
         pending: list[tuple[str, bytes | Exception]] = []
         for doc in documents:
             pending.append(doc)
             if len(pending) >= chunk:
-                yield from self._classify_chunk(pending, k, max_bytes)
+                yield from self._classify_chunk(pending, k)
                 pending = []
         if pending:
-            yield from self._classify_chunk(pending, k, max_bytes)
+            yield from self._classify_chunk(pending, k)
 
-    def _classify_chunk(self, docs, k, max_bytes) -> list[Row]:
+    def _classify_chunk(self, docs, k) -> list[Row]:
         rows: list[Row] = [Row(doc_id) for doc_id, _ in docs]
         texts, where = [], []
         for i, (doc_id, data) in enumerate(docs):
@@ -170,8 +170,6 @@ class Classifier:
             if b"\x00" in data[:8192]:  # text never holds NUL; this is a binary file
                 rows[i].error = "binary content (NUL bytes)"
                 continue
-            if max_bytes is not None and len(data) > max_bytes:
-                data = data[:max_bytes]
             texts.append(clean(data, self.keep_headers))
             where.append(i)
         if texts:

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from fastnews import __version__
-from fastnews.atomic import atomic_path, write_text
+from fastnews.atomic import atomic_path, remove_stale_temporaries, write_text
 from fastnews.corpus import Splits, default_corpus_path, load_corpus, stratified_split
 from fastnews.glove import load as load_glove
 from fastnews.metrics import plot_confusion, plot_curves, report
@@ -273,6 +273,7 @@ def train(cfg: TrainConfig, resume: str | os.PathLike | None = None, progress: b
         start_epoch = resume_ckpt["epoch"] + 1
         log(f"resuming {run_dir} after epoch {resume_ckpt['epoch']}")
     run_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(run_dir)  # a killed run may have left one behind
     write_text(run_dir / "config.json", json.dumps(asdict(cfg), indent=1))
 
     def common() -> dict:

@@ -71,16 +71,17 @@ def test_predict_unreadable_file_and_vanishing_path(tmp_path, capsys, small_onnx
     d.mkdir()
     for name in ("a", "b", "c"):
         (d / name).write_text("orbit rocket")
-    real_read = type(d).read_bytes
+    import fastnews.corpus
+    real_read = fastnews.corpus.read_file
 
-    def read_bytes(self):
-        if self.name == "a":
+    def read_file(path, max_bytes=None):
+        if path.name == "a":
             raise PermissionError(13, "Permission denied")
-        if self.name == "b":
-            self.unlink()  # vanishes between listing and reading
-        return real_read(self)
+        if path.name == "b":
+            path.unlink()  # vanishes between listing and reading
+        return real_read(path, max_bytes)
 
-    monkeypatch.setattr(type(d), "read_bytes", read_bytes)
+    monkeypatch.setattr(fastnews.corpus, "read_file", read_file)
     code, out, _ = run(capsys, "predict", small_onnx, d, "--quiet")
     rows = rows_of(out)
     assert code == 3 and len(rows) == 3

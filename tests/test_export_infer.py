@@ -25,7 +25,7 @@ def test_export_parity_and_metadata(small_run, tmp_path, exporter):
     assert meta["fastnews.labels"] == ["food", "space", "sport"] == run.labels
     assert meta["fastnews.vocab"] == run.tokenizer.vocab
     assert meta["fastnews.tokenizer"]["min_len"] == 5 and meta["fastnews.tokenizer"]["max_len"] == 32
-    assert not list(tmp_path.glob(".*.tmp"))  # no temporary file left behind
+    assert not list(tmp_path.glob(".*fastnews-tmp"))  # no temporary file left behind
 
     texts = ["nasa launch the rocket to the moon", "team score goal", "", "zzz qqq", "bread " * 100]
     clf = Classifier.load(out)
