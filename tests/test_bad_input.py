@@ -182,3 +182,32 @@ def test_train_cuda_without_cuda(tmp_path, capsys):
 def _write(path, text):
     path.write_text(text)
     return path
+
+
+def test_results_do_not_depend_on_batch_size_or_threads(tmp_path, capsys, small_onnx, news20):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i, text in enumerate(news20.test.texts[:300]):
+        (docs / f"{i:04d}.txt").write_text(text)
+    outputs = set()
+    for batch_size, threads in ((1, 1), (7, 2), (256, 1), (256, 2)):
+        code, out, _ = run(capsys, "predict", small_onnx, docs, "--batch-size", batch_size, "--threads", threads,
+                           "--quiet", "--top-k", 2)
+        assert code == 0 and out.count("\n") == 300
+        outputs.add(out)
+    assert len(outputs) == 1
+
+
+@pytest.mark.slow
+def test_hundred_thousand_tiny_files(tmp_path, capsys, small_onnx):
+    docs = tmp_path / "many"
+    for shard in range(100):
+        (docs / f"{shard:02d}").mkdir(parents=True)
+        for i in range(1000):
+            (docs / f"{shard:02d}" / f"{i:03d}").write_bytes(b"bread soup" if i % 2 else b"goal team")
+    out_path = tmp_path / "out.csv"
+    code, _, err = run(capsys, "predict", small_onnx, docs, "--output", out_path)
+    assert code == 0
+    lines = out_path.read_text().splitlines()
+    assert lines[0] == "id,label,score,error" and len(lines) == 100_001
+    assert "100000 documents, 100000 classified, 0 errors" in err
