@@ -89,7 +89,7 @@ def _hidden(rel: str) -> bool:
     return any((part.startswith(".") and part not in (".", "..")) or part == "__MACOSX" for part in rel.split("/"))
 
 
-def read_file(path: Path, max_bytes: int | None = None) -> bytes:
+def read_file(path: str | os.PathLike, max_bytes: int | None = None) -> bytes:
     """A file's bytes, or its first max_bytes: a huge file never has to fit in memory."""
     with open(path, "rb") as fh:
         return fh.read(-1 if max_bytes is None else max_bytes)
@@ -129,14 +129,17 @@ def _member(name: str, read) -> tuple[str, bytes | Exception]:
 
 
 def iter_tree(root: Path, max_bytes: int | None = None) -> Iterator[tuple[str, bytes | Exception]]:
-    """Files under root, recursively, in sorted order; symlink loops are not followed."""
-    for dirpath, dirnames, filenames in os.walk(root, onerror=None):
+    """Files under root, recursively, in sorted order; symlink loops are not followed.
+    (os.path strings, not pathlib: this loop runs once per document.)"""
+    root = os.fspath(root)
+    skip = len(root.rstrip(os.sep)) + 1
+    for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             if name.startswith("."):
                 continue
-            full = Path(dirpath) / name
-            rel = full.relative_to(root).as_posix()
+            full = os.path.join(dirpath, name)
+            rel = full[skip:].replace(os.sep, "/")
             try:
                 yield rel, read_file(full, max_bytes)
             except Exception as exc:
@@ -157,8 +160,9 @@ def iter_documents(inputs: list[str], stdin=None, max_bytes: int | None = None
             continue
         path = Path(item)
         if path.is_dir():
+            prefix = os.path.join(item, "")
             for rel, data in iter_tree(path, max_bytes):
-                yield str(path / rel), data
+                yield prefix + rel, data
         elif path.is_file() and is_archive(path):
             try:
                 for rel, data in iter_archive(path, max_bytes):

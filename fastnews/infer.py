@@ -72,7 +72,8 @@ def make_session(model: str | os.PathLike | bytes, threads: int = 0):
 
 
 class Classifier:
-    def __init__(self, session, meta: dict, source: str = "<memory>", batch_size: int = 256):
+    def __init__(self, session, meta: dict, source: str = "<memory>", batch_size: int = 256,
+                 max_batch_tokens: int = 65536):
         missing = [k for k in REQUIRED_KEYS if k not in meta]
         if missing:
             raise ModelFileError(f"{source}: no fastnews metadata ({', '.join(missing)} missing); "
@@ -83,6 +84,7 @@ class Classifier:
         self.tokenizer = Tokenizer.from_settings(meta["vocab"], meta["tokenizer"])
         self.keep_headers = bool(meta.get("preprocess", {}).get("keep_headers", False))
         self.batch_size = batch_size
+        self.max_batch_tokens = max_batch_tokens
         self._check_graph(source)
 
     def _check_graph(self, source: str) -> None:
@@ -119,11 +121,17 @@ class Classifier:
         widths = np.clip(lengths, cfg.min_len, cfg.max_len)
         order = np.argsort(widths, kind="stable")
         name = self.session.get_inputs()[0].name
-        for start in range(0, n, self.batch_size):
-            idx = order[start:start + self.batch_size]
+        start = 0
+        while start < n:
+            # Up to batch_size documents, and at most max_batch_tokens ids in all: long
+            # documents come in smaller batches, so memory does not grow with max_len.
+            stop = min(n, start + self.batch_size)
+            while stop - start > 1 and (stop - start) * int(widths[order[stop - 1]]) > self.max_batch_tokens:
+                stop = start + max(1, self.max_batch_tokens // int(widths[order[stop - 1]]))
+            idx = order[start:stop]
             width = int(widths[idx[-1]])
-            batch = ids[idx, :width].astype(np.int64)
-            out[idx] = self.session.run(None, {name: batch})[0]
+            out[idx] = self.session.run(None, {name: ids[idx, :width].astype(np.int64)})[0]
+            start = stop
         return out
 
     def logits(self, texts: list[str]) -> np.ndarray:

@@ -38,7 +38,10 @@ def test_predict_survives_bad_documents(tmp_path, capsys, small_onnx):
     (d / "b_empty.txt").write_bytes(b"")
     (d / "c_binary.bin").write_bytes(b"\x00\x01\x02" * 100)
     (d / "d_invalid_utf8.txt").write_bytes(b"bread \xff\xfe cheese soup")
-    (d / "e_huge.txt").write_bytes(b"team score goal " * 200_000)  # 3.2 MB, cut by --max-bytes
+    with open(d / "e_huge.txt", "wb") as fh:  # 200 MB in one file: only --max-bytes of it is read
+        block = b"team score goal " * 65536
+        for _ in range(200 * 2**20 // len(block)):
+            fh.write(block)
     os.symlink("f_loop", d / "f_loop")                             # a symlink loop
     tgz = tmp_path / "evil.tar.gz"
     with tarfile.open(tgz, "w:gz") as tf:
@@ -46,8 +49,11 @@ def test_predict_survives_bad_documents(tmp_path, capsys, small_onnx):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tf.addfile(info, io.BytesIO(data))
+    import resource
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB
     code, out, err = run(capsys, "predict", small_onnx, d, tgz, tmp_path / "missing.txt", "--max-bytes", 1000,
                          "--quiet")
+    peak_growth = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before
     rows = rows_of(out)
     assert code == 3
     assert [r["id"].rsplit("/", 1)[-1] for r in rows] == [
@@ -64,6 +70,7 @@ def test_predict_survives_bad_documents(tmp_path, capsys, small_onnx):
     assert by_name["doc.txt"]["label"] == "space"
     assert "no such file" in by_name["missing.txt"]["error"]
     assert not (tmp_path / "escape.txt").exists()
+    assert peak_growth < 100_000  # KiB: the 200 MB file was never read whole
 
 
 def test_predict_unreadable_file_and_vanishing_path(tmp_path, capsys, small_onnx, monkeypatch):
@@ -75,10 +82,10 @@ def test_predict_unreadable_file_and_vanishing_path(tmp_path, capsys, small_onnx
     real_read = fastnews.corpus.read_file
 
     def read_file(path, max_bytes=None):
-        if path.name == "a":
+        if os.path.basename(path) == "a":
             raise PermissionError(13, "Permission denied")
-        if path.name == "b":
-            path.unlink()  # vanishes between listing and reading
+        if os.path.basename(path) == "b":
+            os.unlink(path)  # vanishes between listing and reading
         return real_read(path, max_bytes)
 
     monkeypatch.setattr(fastnews.corpus, "read_file", read_file)
