@@ -231,6 +231,7 @@ def train(cfg: TrainConfig, resume: str | os.PathLike | None = None, progress: b
         raise TrainError(f"{run_dir} already holds a run; use --resume {run_dir} or another --out")
 
     splits = prepare_data(cfg, log)
+    cfg.data = splits.source  # record where the default corpus was found, for resume and export
     glove = load_glove(cfg.glove)  # fails fast on a bad GloVe file, before tokenizing
     names = splits.train.label_names
     train_idx, val_idx = stratified_split(splits.train.labels, cfg.val_fraction, cfg.seed)

@@ -60,3 +60,17 @@ def test_inference_imports_no_torch(small_run, tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "space"
+
+
+def test_int8_export_records_its_figures(small_run, tmp_path):
+    result = export(small_run / "run", tmp_path / "m.onnx", quantize="int8", log=lambda *a: None)
+    q = result.int8
+    assert q["path"] == str(tmp_path / "m.int8.onnx")
+    assert q["argmax_agreement"] >= 0.99
+    assert q["fp32"]["size_bytes"] == (tmp_path / "m.onnx").stat().st_size  # (tiny model: QDQ nodes outweigh savings)
+    model = onnx.load(q["path"])
+    meta = {p.key: json.loads(p.value) for p in model.metadata_props}
+    assert meta["fastnews.quantization"]["argmax_agreement"] == q["argmax_agreement"]
+    assert meta["fastnews.quantization"]["int8"]["size_bytes"] == (tmp_path / "m.int8.onnx").stat().st_size
+    clf = Classifier.load(q["path"])
+    assert clf.predict("nasa rocket launch orbit")[0][0] == "space"
