@@ -246,11 +246,15 @@ def quantize_int8(run: LoadedRun, fp32_path: Path, data: str | None = None, n_ca
         raise ParityError(f"int8 model agrees with fp32 on only {agreement:.2%} of test documents (< 99%)")
 
     meta = {**fp32.meta, "quantization": {"scheme": "static int8, QDQ, per-channel", **figures}}
-    _set_metadata(proto, meta)
-    size = len(proto.SerializeToString())  # the size figure itself changes the size by a few bytes at most
-    figures["int8"]["size_bytes"] = meta["quantization"]["int8"]["size_bytes"] = size
-    _set_metadata(proto, meta)
-    write_bytes(out, proto.SerializeToString())
+    size = 0
+    while True:  # the size is part of the metadata it measures: settle on a fixed point
+        figures["int8"]["size_bytes"] = size
+        _set_metadata(proto, meta)
+        model_bytes = proto.SerializeToString()
+        if len(model_bytes) == size:
+            break
+        size = len(model_bytes)
+    write_bytes(out, model_bytes)
     f32, i8 = figures["fp32"], figures["int8"]
     log(f"wrote {out}: int8 accuracy {i8['accuracy']:.4f} vs fp32 {f32['accuracy']:.4f}, argmax agreement "
         f"{agreement:.2%}, {i8['size_bytes'] / 1e6:.1f} MB vs {f32['size_bytes'] / 1e6:.1f} MB, "
