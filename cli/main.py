@@ -4,7 +4,7 @@ Exit codes:
     0   success; every document was classified
     1   the command failed (bad corpus, model file, GloVe file, parity, ...): one line on stderr
     2   usage error (unknown flag, missing argument)
-    3   predict/evaluate finished, but some documents could not be read or had no words;
+    3   predict finished, but some documents could not be read (or were empty or binary);
         each has an error row in the output
     130 interrupted (Ctrl-C)
 """
