@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass
 import numba as nb
 import numpy as np
 
-from fastnews.strtable import StringTable, fnv1a, probe
+from fastnews.strtable import StringTable, encode_words, fnv1a, probe
 
 PAD_ID = 0
 UNK_ID = 1
@@ -354,15 +354,6 @@ def _encode_split(words, starts, stops, hashes, doc_words, slots, vhashes, offse
 # Public API.
 
 
-def pack(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """All texts as UTF-8 in one uint8 buffer, with int64 offsets [n + 1]."""
-    encoded = [t.encode("utf-8", "surrogatepass") for t in texts]
-    offsets = np.zeros(len(encoded) + 1, np.int64)
-    np.cumsum([len(e) for e in encoded], out=offsets[1:])
-    buf = np.frombuffer(b"".join(encoded), np.uint8)
-    return buf, offsets
-
-
 @dataclass(frozen=True)
 class TokenizerConfig:
     max_len: int = 1000
@@ -406,7 +397,7 @@ class Tokenizer:
     def fit_encode(cls, texts: list[str], vocab_size: int = 20000, config: TokenizerConfig = TokenizerConfig(),
                    encode: bool = True) -> tuple["Tokenizer", Encoded | None]:
         """Fit on texts and encode the same texts, splitting them only once."""
-        split = split_packed(*pack(texts), config.lowercase)
+        split = split_packed(*encode_words(texts), config.lowercase)
         words, starts, stops, hashes, doc_words = split
         first, counts = _count_words(words, starts, stops, hashes, nb.get_num_threads())
         order = np.argsort(-counts, kind="stable")[:vocab_size]
@@ -423,7 +414,7 @@ class Tokenizer:
         return tok, Encoded(ids, lengths)
 
     def encode(self, texts: list[str]) -> Encoded:
-        buf, offsets = pack(texts)
+        buf, offsets = encode_words(texts)
         return self.encode_packed(buf, offsets)
 
     def encode_packed(self, buf: np.ndarray, offsets: np.ndarray) -> Encoded:
@@ -440,7 +431,7 @@ class Tokenizer:
 
     def split(self, text: str) -> list[str]:
         """The words of one text, as the kernels see them (for inspection and tests)."""
-        words, starts, stops, _, _ = split_packed(*pack([text]), self.config.lowercase)
+        words, starts, stops, _, _ = split_packed(*encode_words([text]), self.config.lowercase)
         return [_word(words, a, b) for a, b in zip(starts, stops)]
 
     def settings(self) -> dict:
@@ -468,7 +459,7 @@ def split_packed(buf, offsets, lowercase=True):
 
 def word_counts(texts: list[str], lowercase: bool = True) -> tuple[list[str], np.ndarray]:
     """Distinct words by decreasing count (ties: first occurrence first), and their counts."""
-    words, starts, stops, hashes, _ = split_packed(*pack(texts), lowercase)
+    words, starts, stops, hashes, _ = split_packed(*encode_words(texts), lowercase)
     first, counts = _count_words(words, starts, stops, hashes, nb.get_num_threads())
     order = np.argsort(-counts, kind="stable")
     return [_word(words, starts[first[i]], stops[first[i]]) for i in order], counts[order]
