@@ -4,8 +4,8 @@ Exit codes:
     0   success; every document was classified
     1   the command failed (bad corpus, model file, GloVe file, parity, ...): one line on stderr
     2   usage error (unknown flag, missing argument)
-    3   predict finished, but some documents could not be read (or were empty or binary);
-        each has an error row in the output
+    3   predict finished, but some documents could not be read (or were empty or binary):
+        each has an error row in the output; or evaluate skipped unreadable files (counted)
     130 interrupted (Ctrl-C)
 """
 
@@ -227,7 +227,10 @@ def _evaluate(args) -> int:
         labels, prep = run.labels, run.checkpoint["train_config"]
         logits_of = lambda texts: run_logits(run, texts, args.batch_size)  # noqa: E731
     splits = load_corpus(args.data or default_corpus_path(), keep_headers=prep.get("keep_headers", False),
-                         test_fraction=prep.get("test_fraction", 0.2), seed=prep.get("seed", 0))
+                         test_fraction=prep.get("test_fraction", 0.2), seed=prep.get("seed", 0),
+                         skip_unreadable=True)
+    for doc_id, reason in splits.skipped:
+        _log(f"skipped {doc_id}: {reason}")
     part = splits.test if args.split == "test" else splits.train
     missing = sorted(set(part.label_names) - set(labels))
     if missing:
@@ -240,13 +243,16 @@ def _evaluate(args) -> int:
     rep = report(truth, pred, labels)
     rep["seconds"] = seconds
     rep["docs_per_s"] = len(part) / max(seconds, 1e-9)
+    rep["skipped"] = len(splits.skipped)  # unreadable files, counted here and named on stderr
     if args.confusion:
         plot_confusion(rep["confusion"], labels, args.confusion, title=f"{args.split} accuracy {rep['accuracy']:.3f}")
     if args.json:
         print(json.dumps({k: v for k, v in rep.items() if k != "confusion"}))
     else:
         print(format_report(rep))
-    return EXIT_OK
+        if splits.skipped:
+            print(f"skipped {len(splits.skipped)} unreadable files")
+    return EXIT_ROW_ERRORS if splits.skipped else EXIT_OK
 
 
 # ---------------------------------------------------------------------------

@@ -25,7 +25,7 @@ import re
 import sys
 import tarfile
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -201,6 +201,7 @@ class Splits:
     test: Corpus
     source: str
     test_from: str  # "split folder" | "split column" | "held out <fraction>"
+    skipped: list = field(default_factory=list)  # (id, reason) of unreadable files, with skip_unreadable
 
 
 def _split_of(parts: list[str]) -> str | None:
@@ -213,12 +214,16 @@ def _split_of(parts: list[str]) -> str | None:
     return None
 
 
-def _records_from_files(items) -> list[tuple[str | None, str, str, bytes]]:
-    """(split, label, id, bytes) for each file; the label is the parent folder's name."""
+def _records_from_files(items, skipped: list | None = None) -> list[tuple[str | None, str, str, bytes]]:
+    """(split, label, id, bytes) for each file; the label is the parent folder's name.
+    A file that cannot be read raises, or with a skipped list is noted there as (id, reason)."""
     records = []
     for rel, data in items:
         if isinstance(data, Exception):
-            raise CorpusError(f"cannot read {rel}: {data}")
+            if skipped is None:
+                raise CorpusError(f"cannot read {rel}: {data}")
+            skipped.append((rel, str(data)))
+            continue
         parts = rel.split("/")
         if len(parts) < 2:
             continue  # a file outside any class folder (a README, say)
@@ -272,8 +277,9 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np
 
 
 def load_corpus(path: str | os.PathLike, keep_headers: bool = False, test_fraction: float = 0.2,
-                seed: int = 0) -> Splits:
-    """Read a labelled corpus and split it into train and test."""
+                seed: int = 0, skip_unreadable: bool = False) -> Splits:
+    """Read a labelled corpus and split it into train and test. An unreadable file is an
+    error, or with skip_unreadable it is left out and listed in Splits.skipped (evaluate)."""
     path = Path(path)
     if not path.exists():
         raise CorpusError(f"no such corpus: {path}")
@@ -283,16 +289,18 @@ def load_corpus(path: str | os.PathLike, keep_headers: bool = False, test_fracti
                        if d.is_dir() and not d.name.startswith(".") and not any(d.iterdir()))
         if empty:
             raise CorpusError(f"{path}: class folder {empty[0]!r} has no documents")
-        records = _records_from_files(iter_tree(path))
+        skipped = [] if skip_unreadable else None
+        records = _records_from_files(iter_tree(path), skipped)
         texts = [clean(r[3], keep_headers) for r in records]
     elif is_archive(path):
         try:
-            records = _records_from_files(iter_archive(path))
+            skipped = [] if skip_unreadable else None
+            records = _records_from_files(iter_archive(path), skipped)
         except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as exc:
             raise CorpusError(f"{path}: cannot read archive ({exc})") from None
         texts = [clean(r[3], keep_headers) for r in records]
     elif low.endswith((".csv", ".jsonl", ".ndjson")):
-        records = _records_from_table(path)
+        records, skipped = _records_from_table(path), None
         texts = [r[3] if keep_headers else strip_headers(r[3]) for r in records]
     else:
         raise CorpusError(f"{path}: not a directory, archive ({', '.join(ARCHIVE_SUFFIXES)}), .csv or .jsonl")
@@ -329,7 +337,7 @@ def load_corpus(path: str | os.PathLike, keep_headers: bool = False, test_fracti
             raise CorpusError(f"--test-fraction must be between 0 and 1, got {test_fraction}")
         train_idx, test_idx = stratified_split(labels, test_fraction, seed)
         how = f"held out {test_fraction:g}"
-    return Splits(full.subset(train_idx), full.subset(test_idx), str(path), how)
+    return Splits(full.subset(train_idx), full.subset(test_idx), str(path), how, skipped or [])
 
 
 # ---------------------------------------------------------------------------

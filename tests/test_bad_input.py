@@ -218,3 +218,15 @@ def test_hundred_thousand_tiny_files(tmp_path, capsys, small_onnx):
     lines = out_path.read_text().splitlines()
     assert lines[0] == "id,label,score,error" and len(lines) == 100_001
     assert "100000 documents, 100000 classified, 0 errors" in err
+
+
+def test_evaluate_skips_and_counts_unreadable_files(tmp_path, capsys, small_run, small_onnx):
+    import shutil
+    corpus = tmp_path / "corpus"
+    shutil.copytree(small_run / "corpus", corpus)
+    os.symlink("loop", corpus / "food" / "loop")  # unreadable: a symlink loop
+    code, out, err = run(capsys, "evaluate", small_onnx, "--data", corpus, "--json")
+    assert code == 3
+    report = json.loads(out)
+    assert report["skipped"] == 1 and report["n"] > 0
+    assert "skipped food/loop" in err
