@@ -20,7 +20,6 @@ if sys.path and sys.path[0].rstrip("/").endswith("bench"):
 import argparse  # noqa: E402
 import json
 import os
-import re
 import subprocess  # noqa: E402
 import time  # noqa: E402
 from collections import Counter

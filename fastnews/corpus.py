@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
 import os
 import re
@@ -105,13 +104,13 @@ def iter_archive(path: Path, max_bytes: int | None = None) -> Iterator[tuple[str
             for info in zf.infolist():
                 if info.is_dir() or _hidden(info.filename):
                     continue
-                yield _member(info.filename, lambda: _read_zip(zf, info, max_bytes))
+                yield _member(info.filename, lambda info=info: _read_zip(zf, info, max_bytes))
     else:
         with tarfile.open(path, "r:*") as tf:
             for member in tf:
                 if not member.isfile() or _hidden(member.name):
                     continue
-                yield _member(member.name, lambda: tf.extractfile(member).read(max_bytes))
+                yield _member(member.name, lambda member=member: tf.extractfile(member).read(max_bytes))
 
 
 def _read_zip(zf: zipfile.ZipFile, info: zipfile.ZipInfo, max_bytes: int | None) -> bytes:

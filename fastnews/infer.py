@@ -168,7 +168,7 @@ class Classifier:
     def _classify_chunk(self, docs, k) -> list[Row]:
         rows: list[Row] = [Row(doc_id) for doc_id, _ in docs]
         texts, where = [], []
-        for i, (doc_id, data) in enumerate(docs):
+        for i, (_, data) in enumerate(docs):
             if isinstance(data, Exception):
                 rows[i].error = _describe(data)
                 continue

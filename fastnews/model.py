@@ -16,7 +16,7 @@ pooling. So a document gets the same logits whatever it is batched with.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 
 import torch
 import torch.nn as nn

@@ -6,7 +6,6 @@ that stderr is one clean line without a traceback, and that each input got exact
 import io
 import json
 import os
-import pickle
 import tarfile
 
 import onnx

@@ -15,7 +15,7 @@ MESSAGE = b"From: a@b.c\nSubject: hi\n  continued\n\nBody text here.\n"
 
 
 def make_tree(root, split=False, n=6):
-    for c, cls in enumerate(["alpha", "beta", "gamma"]):
+    for cls in ["alpha", "beta", "gamma"]:
         for i in range(n):
             sub = root / (("train" if i < n - 2 else "test") if split else "") / cls
             sub.mkdir(parents=True, exist_ok=True)

@@ -56,6 +56,17 @@ def test_export_predict_evaluate(trained, news20_path, tmp_path):
     metrics = json.loads((trained / "run" / "metrics.json").read_text())
     assert abs(onnx_eval["accuracy"] - metrics["test_accuracy"]) < 1e-12
 
+    # logits: max |difference| <= 1e-5 and the same argmax on every test document, at batch 256
+    from fastnews.corpus import load_corpus
+    from fastnews.infer import Classifier
+    from fastnews.train import load_run, run_logits
+    test_texts = load_corpus(news20_path).test.texts
+    got = Classifier.load(onnx_path, batch_size=256).logits(test_texts)
+    ref = run_logits(load_run(trained / "run"), test_texts, batch_size=256)
+    assert got.shape == ref.shape == (7532, 20)
+    assert float(abs(got - ref).max()) <= 1e-5
+    assert (got.argmax(1) == ref.argmax(1)).all()
+
     # predict: a folder of real messages, plus stdin
     with tarfile.open(news20_path) as tf:
         members = [m for m in tf.getmembers() if m.isfile() and "/sci.space/" in m.name and "test" in m.name][:50]

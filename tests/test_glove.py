@@ -25,10 +25,11 @@ def test_quirks_crlf_no_final_newline_spaces_duplicates(tmp_path):
     text = ("the 0.1 0.2 -0.3\r\n"
             ". . . 1e-05 2.5E+2 -0\r\n"          # a word with spaces (glove.840B has these)
             "caf\u00e9\u00a0bar 1 2 3\r\n"       # a non-breaking space inside a word
+            "\r\n"                                # a blank line is skipped
             "the 9 9 9\r\n"                      # duplicated word: the first one wins
             "last 0.000123 4 5")                 # no final newline
     p = write(tmp_path, text)
-    with pytest.warns(UserWarning, match="1 duplicated words.*'the' at line 4"):
+    with pytest.warns(UserWarning, match="1 duplicated words.*'the' at line 5"):
         store = glove.load(p, tmp_path / "store")
     assert store.table.words() == ["the", ". . .", "caf\u00e9\u00a0bar", "last"]
     np.testing.assert_array_equal(store.vectors, np.array(
