@@ -20,7 +20,6 @@ number, is an error naming its line number.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -200,22 +199,19 @@ def _first_line_dim(buf: np.ndarray) -> int:
     return len(fields) - 1
 
 
-def parse_text(path: str | os.PathLike, dim: int | None = None, vectors_out=None):
+def parse_text(path: str | os.PathLike, dim: int | None = None):
     """Parse a GloVe text file. Returns (words_buf, word_offsets, vectors float32 [n, dim],
-    line_numbers of the rows kept); repeated words are still in (see _write_store).
-
-    vectors_out(n, dim), when given, allocates the vectors array: convert() passes a
-    memory-mapped .npy inside the new store, so the parser writes the file directly."""
+    line_numbers of the rows kept). Duplicated words keep their first vector."""
     path = Path(path)
-    if path.stat().st_size == 0:
+    buf = np.fromfile(path, np.uint8)
+    if buf.size == 0:
         raise GloveError(f"{path}: empty file")
-    buf = np.memmap(path, np.uint8, mode="r")  # the page cache, not a 171 MB copy of it
     dim = dim or _first_line_dim(buf)
     starts, ends = _line_bounds(buf)
     n = starts.shape[0]
     # Parsed to the correctly rounded float64, then stored as float32: the same two
     # roundings as float(text) -> np.float32, which is how the reference arrays were made.
-    vectors = vectors_out(n, dim) if vectors_out else np.empty((n, dim), np.float32)
+    vectors = np.empty((n, dim), np.float32)
     word_start = np.zeros(n, np.int64)
     word_end = np.zeros(n, np.int64)
     status = np.empty(n, np.uint8)
@@ -238,7 +234,7 @@ def parse_text(path: str | os.PathLike, dim: int | None = None, vectors_out=None
         raise GloveError(f"{path}: line {ln + 1}: {what}")
     rows = np.flatnonzero(status == _OK)
     if rows.shape[0] < n:  # blank lines: drop their rows
-        word_start, word_end, vectors = word_start[rows], word_end[rows], np.asarray(vectors[rows])
+        word_start, word_end, vectors = word_start[rows], word_end[rows], vectors[rows]
     _check_extra_values(buf, word_start, word_end, rows, dim, path)
     words, offsets = _gather_bytes(buf, word_start, word_end)
     return words, offsets, vectors, rows + 1
@@ -269,41 +265,26 @@ def _has_space(buf, starts, ends):
     return out
 
 
-def _write_store(store: Path, tmp: Path, words, offsets, vectors, meta: dict) -> np.ndarray:
-    """Fill the temporary folder tmp (beside store) and rename it into place.
-    vectors may already be tmp/vectors.npy, memory-mapped; then it is not written again.
+def _write_store(store: Path, words, offsets, vectors, meta: dict) -> np.ndarray:
+    """Write every file into a temporary sibling folder, then rename it into place.
     Returns keep: False for rows dropped as repeats of an earlier word."""
     table, keep = StringTable.build(words, offsets)
-    in_place = isinstance(vectors, np.memmap) and Path(vectors.filename) == tmp / "vectors.npy"
     if not keep.all():
-        vectors, in_place = np.ascontiguousarray(vectors[keep]), False
+        vectors = vectors[keep]
     meta.update(n_words=table.size, dim=int(vectors.shape[1]), duplicates=int((~keep).sum()),
                 std=float(np.std(vectors[:100_000])), store_version=STORE_VERSION)
-    arrays = dict(zip(_ARRAYS, (vectors, table.buf, table.offsets, table.hashes, table.slots)))
-    if in_place:
-        vectors.flush()
-        del arrays["vectors"]
-    else:
-        # A new inode for the compacted rows: the old map's pages can only land on the old one.
-        (tmp / "vectors.npy").unlink(missing_ok=True)
-    for name, arr in arrays.items():
-        np.save(tmp / f"{name}.npy", np.ascontiguousarray(arr))
-    (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
-    if store.exists():
-        shutil.rmtree(store)
-    os.replace(tmp, store)
-    return keep
-
-
-@contextlib.contextmanager
-def _temporary_store(store: Path):
-    """A new folder beside store; removed unless _write_store renamed it into place."""
     store.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=store.name + ".tmp-", dir=store.parent))
     try:
-        yield tmp
+        for name, arr in zip(_ARRAYS, (vectors, table.buf, table.offsets, table.hashes, table.slots)):
+            np.save(tmp / f"{name}.npy", np.ascontiguousarray(arr))
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+        if store.exists():
+            shutil.rmtree(store)
+        os.replace(tmp, store)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    return keep
 
 
 def _source_stamp(path: Path) -> dict:
@@ -321,12 +302,8 @@ def convert(path: str | os.PathLike, store: str | os.PathLike | None = None, dim
     """Convert a GloVe text file into a store (always; see ``load`` for the cached path)."""
     path = Path(path)
     store = Path(store) if store else default_store_dir(path)
-    with _temporary_store(store) as tmp:
-        def vectors_out(n, d):
-            return np.lib.format.open_memmap(tmp / "vectors.npy", mode="w+", dtype=np.float32, shape=(n, d))
-        words, offsets, vectors, lines = parse_text(path, dim, vectors_out)
-        keep = _write_store(store, tmp, words, offsets, vectors, _source_stamp(path))
-        del vectors  # close the map before the folder is renamed
+    words, offsets, vectors, lines = parse_text(path, dim)
+    keep = _write_store(store, words, offsets, vectors, _source_stamp(path))
     if not keep.all():
         first_dup = int(np.flatnonzero(~keep)[0])
         word = bytes(words[offsets[first_dup]:offsets[first_dup + 1]]).decode("utf-8", "replace")
@@ -347,8 +324,7 @@ def _convert_package(store: Path) -> Path:
     words = pq.read_table(root / "glove_6B_index.parquet").column("index").to_pylist()
     buf, offsets = encode_words(words)
     meta = {**_source_stamp(root / "glove_6B_50d_emb.npy"), "package": DEFAULT_PACKAGE}
-    with _temporary_store(store) as tmp:
-        _write_store(store, tmp, buf, offsets, vectors, meta)
+    _write_store(store, buf, offsets, vectors, meta)
     return store
 
 

@@ -216,12 +216,14 @@ def _split_all(buf, doc_off, is_sep, lower):
 @nb.njit(cache=True)
 def _first_occurrences_part(words, starts, stops, hashes, part, n_parts, count_at):
     """count_at[j] <- how often word j occurs, where j is a word's first occurrence;
-    for the words whose hash falls in this part (hash % n_parts == part). Equal words
-    share a hash, so parts never share a word and can run in parallel.
+    for the words whose hash falls in this part (hash & (n_parts - 1) == part; n_parts is
+    a power of two, so no division per word). Equal words share a hash, so parts never
+    share a word and can run in parallel.
 
     Every distinct word's hash, length and bytes are kept in compact arrays, so the
     probes and byte comparisons stay in cache instead of reaching back into the
     (large) words buffer."""
+    part_mask, part_bits = np.uint64(n_parts - 1), np.uint64(part)
     cap = 1 << 14
     slots = np.full(cap, -1, np.int32)   # -> distinct-word number k
     k_first = np.empty(1024, np.int64)   # token index of the first occurrence
@@ -232,7 +234,7 @@ def _first_occurrences_part(words, starts, stops, hashes, part, n_parts, count_a
     n_k = 0
     for j in range(starts.shape[0]):
         h = hashes[j]
-        if h % np.uint64(n_parts) != np.uint64(part):
+        if (h & part_mask) != part_bits:
             continue
         a, b = starts[j], stops[j]
         mask = cap - 1
@@ -289,6 +291,11 @@ def _count_words(words, starts, stops, hashes, n_parts):
         _first_occurrences_part(words, starts, stops, hashes, part, n_parts, count_at)
     first = np.flatnonzero(count_at)
     return first, count_at[first]
+
+
+def _power_of_two_parts() -> int:
+    """The largest power of two not above numba's thread count."""
+    return 1 << (max(1, nb.get_num_threads()).bit_length() - 1)
 
 
 @nb.njit(cache=True, inline="always")
@@ -399,7 +406,7 @@ class Tokenizer:
         """Fit on texts and encode the same texts, splitting them only once."""
         split = split_packed(*encode_words(texts), config.lowercase)
         words, starts, stops, hashes, doc_words = split
-        first, counts = _count_words(words, starts, stops, hashes, nb.get_num_threads())
+        first, counts = _count_words(words, starts, stops, hashes, _power_of_two_parts())
         order = np.argsort(-counts, kind="stable")[:vocab_size]
         tok = cls([_word(words, starts[first[i]], stops[first[i]]) for i in order], config)
         if not encode:
@@ -460,7 +467,7 @@ def split_packed(buf, offsets, lowercase=True):
 def word_counts(texts: list[str], lowercase: bool = True) -> tuple[list[str], np.ndarray]:
     """Distinct words by decreasing count (ties: first occurrence first), and their counts."""
     words, starts, stops, hashes, _ = split_packed(*encode_words(texts), lowercase)
-    first, counts = _count_words(words, starts, stops, hashes, nb.get_num_threads())
+    first, counts = _count_words(words, starts, stops, hashes, _power_of_two_parts())
     order = np.argsort(-counts, kind="stable")
     return [_word(words, starts[first[i]], stops[first[i]]) for i in order], counts[order]
 
