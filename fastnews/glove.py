@@ -88,11 +88,14 @@ def _line_bounds(buf):
 
 @nb.njit(cache=True, inline="always")
 def _parse_float(buf, a, b, pow10):
-    """Correctly rounded float64 of buf[a:b] when it has at most 17 significant digits
-    and |decimal exponent| <= 22 (one exact multiply or divide, as Clinger's fast path).
-    Returns (value, status): _OK, _BAD_NUMBER, or _SLOW for Python to redo."""
+    """The number that starts at buf[a], reading no further than b.
+
+    Correctly rounded float64 when it has at most 17 significant digits and |decimal
+    exponent| <= 22 (one exact multiply or divide, as Clinger's fast path). Returns
+    (value, status, stop): status _OK, _BAD_NUMBER, or _SLOW for Python to redo; stop
+    is where the number ended, which the caller checks against the field's end."""
     if a >= b:
-        return 0.0, _BAD_NUMBER
+        return 0.0, _BAD_NUMBER, a
     neg = False
     i = a
     if buf[i] == 45 or buf[i] == 43:  # '-' '+'
@@ -118,7 +121,7 @@ def _parse_float(buf, a, b, pow10):
             exp10 -= 1
             i += 1
     if not seen:
-        return 0.0, _SLOW  # 'nan', 'inf' or junk: let Python decide
+        return 0.0, _SLOW, i  # 'nan', 'inf' or junk: let Python decide
     if i < b and (buf[i] == 101 or buf[i] == 69):  # 'e' 'E'
         i += 1
         eneg = False
@@ -126,23 +129,21 @@ def _parse_float(buf, a, b, pow10):
             eneg = buf[i] == 45
             i += 1
         if i >= b:
-            return 0.0, _BAD_NUMBER
+            return 0.0, _BAD_NUMBER, i
         e = 0
         while i < b and 48 <= buf[i] <= 57:
             e = min(e * 10 + (buf[i] - 48), 100000)
             i += 1
         exp10 += -e if eneg else e
-    if i != b:
-        return 0.0, _BAD_NUMBER
     if digits > 17 or mant >= (1 << 53):
-        return 0.0, _SLOW
+        return 0.0, _SLOW, i
     if mant == 0:
-        return -0.0 if neg else 0.0, _OK
+        return -0.0 if neg else 0.0, _OK, i
     if exp10 < -22 or exp10 > 22:
-        return 0.0, _SLOW
+        return 0.0, _SLOW, i
     v = float(mant)
     v = v / pow10[-exp10] if exp10 < 0 else v * pow10[exp10]
-    return (-v if neg else v), _OK
+    return (-v if neg else v), _OK, i
 
 
 @nb.njit(cache=True, parallel=True)
@@ -154,6 +155,25 @@ def _parse_lines(buf, starts, ends, dim, pow10, vectors, word_start, word_end, s
         if e == s:
             status[ln] = _BLANK
             continue
+        # Fast path, one pass forward: a word without spaces, then exactly dim values.
+        q = s
+        while q < e and buf[q] != 32:
+            q += 1
+        fast = s < q < e
+        p = q + 1
+        for k in range(dim if fast else 0):
+            v, fs, stop = _parse_float(buf, p, e, pow10)
+            if fs != _OK or stop == p or (stop != e if k == dim - 1 else (stop >= e or buf[stop] != 32)):
+                fast = False
+                break
+            vectors[ln, k] = v
+            p = stop + 1
+        if fast:
+            status[ln] = _OK
+            word_start[ln] = s
+            word_end[ln] = q
+            continue
+        # Otherwise split on the last dim spaces (words may hold spaces), and say what is wrong.
         st = _OK
         p = e
         for k in range(dim):
@@ -163,7 +183,9 @@ def _parse_lines(buf, starts, ends, dim, pow10, vectors, word_start, word_end, s
             if q < s:
                 st = _TOO_FEW
                 break
-            v, fs = _parse_float(buf, q + 1, p, pow10)
+            v, fs, stop = _parse_float(buf, q + 1, p, pow10)
+            if fs == _OK and stop != p:
+                fs = _BAD_NUMBER
             if fs != _OK and st == _OK:
                 st = fs
             vectors[ln, dim - 1 - k] = v
