@@ -34,10 +34,10 @@ import torch.nn.functional as F
 
 from fastnews import __version__
 from fastnews.atomic import atomic_path, remove_stale_temporaries, write_text
+from fastnews.config import TrainConfig, TrainError
 from fastnews.corpus import Splits, default_corpus_path, load_corpus, stratified_split
 from fastnews.glove import load as load_glove
 from fastnews.metrics import plot_confusion, plot_curves, report
-from fastnews.config import TrainConfig, TrainError
 from fastnews.model import ModelConfig, TextCNN
 from fastnews.tokenize import N_SPECIAL, Tokenizer, TokenizerConfig
 
