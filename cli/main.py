@@ -125,14 +125,15 @@ def _add_predict(sub) -> None:
     p = sub.add_parser("predict", help="classify files, folders, archives or stdin with an .onnx model",
                        description="Classify documents with an exported model (onnxruntime only, no torch). "
                                    "Writes one row per input document, in input order: "
-                                   '{"id", "label", "score"} or {"id", "error"}.')
+                                   '{"id", "label", "score"} or {"id", "error"}. Exit status: 0 every document '
+                                   "classified, 3 some error rows, 1 failure, 2 usage error.")
     p.add_argument("model", metavar="MODEL.onnx")
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="file, folder (recursive), .tar.gz/.zip archive, or - for one document per stdin line")
     p.add_argument("--output", "-o", default=None, help="write here (atomically) instead of stdout")
     p.add_argument("--format", choices=["jsonl", "csv"], default=None, help="default: from --output's suffix, else jsonl")
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--top-k", type=int, default=1, help="labels per row")
+    p.add_argument("--batch-size", type=int, default=256, help="documents per onnxruntime call (default: 256)")
+    p.add_argument("--top-k", type=int, default=1, help="labels per row (default: 1)")
     p.add_argument("--threads", type=int, default=0, help="onnxruntime threads (0 = all cores)")
     p.add_argument("--max-bytes", type=int, default=10_000_000, help="read at most this many bytes of each document; the rest is never read")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
