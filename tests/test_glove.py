@@ -120,3 +120,13 @@ def test_default_store_is_the_package(tmp_path, glove_package):
     assert len(store) == 400_000
     assert np.array_equal(store.vectors, vectors)
     assert store.index_of(["the", "computer"]).tolist() == [words.index("the"), words.index("computer")]
+
+
+def test_stale_default_store_is_rebuilt(tmp_path):
+    import json
+    glove.load(None, tmp_path / "default")
+    meta_path = tmp_path / "default" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["source_size"] = 1  # as if the package's vectors file had changed since
+    meta_path.write_text(json.dumps(meta))
+    assert glove.load(None, tmp_path / "default").meta["source_size"] == 80_000_128
