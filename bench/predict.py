@@ -67,6 +67,31 @@ def seed_torch(n_docs=1024, batch=256):
     return n_docs / (time.perf_counter() - t0)
 
 
+def ceiling(model: str, texts: list[str]) -> dict:
+    """The model's conv FLOPs over the real (truncated) lengths of the texts, the time onnxruntime
+    alone takes for them, and this machine's fp32 GEMM rate measured now (numpy, 2048^3)."""
+    from fastnews.infer import Classifier
+    clf = Classifier.load(model)
+    cfg, tok = clf.meta["model_config"], clf.tokenizer.config
+    enc = clf.tokenizer.encode(texts)
+    words = int(np.clip(enc.lengths, tok.min_len, tok.max_len).sum())
+    flop_per_word = 2 * cfg["embed_dim"] * cfg["n_filters"] * sum(cfg["kernel_sizes"])  # multiply + add
+    clf.logits_from_ids(enc.ids[:256], enc.lengths[:256])
+    ort_s = min(_timed(lambda: clf.logits_from_ids(enc.ids, enc.lengths)) for _ in range(3))
+    a = np.random.default_rng(0).random((2048, 2048), dtype=np.float32)
+    gemm_s = min(_timed(lambda: a @ a) for _ in range(3))
+    gemm = 2 * 2048 ** 3 / gemm_s / 1e9
+    achieved = words * flop_per_word / ort_s / 1e9
+    return {"words": words, "mflop_per_doc": words * flop_per_word / len(texts) / 1e6, "onnxruntime_s": ort_s,
+            "onnxruntime_gflop_s": achieved, "gemm_gflop_s": gemm, "ceiling_fraction": achieved / gemm}
+
+
+def _timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True, help="an exported .onnx model")
@@ -108,11 +133,16 @@ def main() -> None:
     except ImportError:
         print("torch not installed: the seed network is skipped")
 
+    fig.update(ceiling(args.model, splits.test.texts))
+
     print(f"{rows} documents from {n_files} files; {os.cpu_count()} cores\n")
     print(f"{'classifier':56s} {'docs/s':>8s}")
     for name, dps in rows_table:
         print(f"{name:56s} {dps:8.0f}")
     print(f"\nfastnews's own summary: {done.stderr.strip().splitlines()[-1]}")
+    print(f"compute: {fig['words']:,} words ({fig['mflop_per_doc']:.1f} MFLOP per document) in "
+          f"{fig['onnxruntime_s']:.2f}s of onnxruntime = {fig['onnxruntime_gflop_s']:.0f} GFLOP/s; an fp32 "
+          f"2048^3 GEMM runs {fig['gemm_gflop_s']:.0f} GFLOP/s here: {fig['ceiling_fraction']:.0%} of it")
     print(json.dumps(fig))
 
 
