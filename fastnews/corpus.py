@@ -17,7 +17,6 @@ prediction reads its inputs through ``iter_documents`` too.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
 import re
@@ -341,14 +340,6 @@ def load_corpus(path: str | os.PathLike, keep_headers: bool = False, test_fracti
 
 # ---------------------------------------------------------------------------
 # The default corpus: 20 Newsgroups, bydate split.
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def default_corpus_path(download: bool = True) -> Path:

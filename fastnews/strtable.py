@@ -146,9 +146,6 @@ class StringTable:
             raise ValueError(f"duplicate word in vocabulary: {dup!r}")
         return table
 
-    def word(self, i: int) -> str:
-        return bytes(self.buf[self.offsets[i]:self.offsets[i + 1]]).decode("utf-8", "surrogatepass")
-
     def words(self) -> list[str]:
         raw = bytes(self.buf)
         return [raw[a:b].decode("utf-8", "surrogatepass") for a, b in zip(self.offsets[:-1], self.offsets[1:])]
