@@ -39,7 +39,7 @@ from fastnews.corpus import Splits, default_corpus_path, load_corpus, stratified
 from fastnews.glove import load as load_glove
 from fastnews.metrics import plot_confusion, plot_curves, report
 from fastnews.model import ModelConfig, TextCNN
-from fastnews.tokenize import N_SPECIAL, Tokenizer, TokenizerConfig
+from fastnews.tokenize import N_SPECIAL, Encoded, Tokenizer, TokenizerConfig
 
 RUN_FORMAT = "fastnews-run"
 
@@ -78,8 +78,7 @@ class _Split:
     labels: torch.Tensor   # int64 [n] on the device
 
 
-def _encode(tok: Tokenizer, texts: list[str], labels: np.ndarray, device) -> _Split:
-    enc = tok.encode(texts)
+def _as_split(tok: Tokenizer, enc: Encoded, labels: np.ndarray, device) -> _Split:
     lengths = np.clip(enc.lengths.astype(np.int64), tok.config.min_len, tok.config.max_len)
     return _Split(torch.from_numpy(enc.ids.astype(np.int64)).to(device), lengths,
                   torch.from_numpy(np.asarray(labels, np.int64)).to(device))
@@ -175,9 +174,7 @@ def load_run(run: str | os.PathLike) -> LoadedRun:
 
 def run_logits(run: LoadedRun, texts: list[str], batch_size: int = 256) -> np.ndarray:
     """float32 [n, n_classes] from a loaded run, in PyTorch on the CPU."""
-    enc = run.tokenizer.encode(texts)
-    lengths = np.clip(enc.lengths.astype(np.int64), run.tokenizer.config.min_len, run.tokenizer.config.max_len)
-    split = _Split(torch.from_numpy(enc.ids.astype(np.int64)), lengths, torch.zeros(len(texts), dtype=torch.int64))
+    split = _as_split(run.tokenizer, run.tokenizer.encode(texts), np.zeros(len(texts), np.int64), "cpu")
     return predict_logits(run.model, split, batch_size)
 
 
@@ -239,9 +236,14 @@ def train(cfg: TrainConfig, resume: str | os.PathLike | None = None, progress: b
 
     t0 = time.perf_counter()
     tok_cfg = TokenizerConfig(max_len=cfg.max_len, min_len=min_len)
-    tok = Tokenizer(resume_ckpt["vocab"], tok_cfg) if resume_ckpt else Tokenizer.fit(train_part.texts, cfg.vocab_size, tok_cfg)
-    data = {name: _encode(tok, part.texts, part.labels, device)
-            for name, part in (("train", train_part), ("val", val_part), ("test", splits.test))}
+    if resume_ckpt:
+        tok = Tokenizer(resume_ckpt["vocab"], tok_cfg)
+        train_enc = tok.encode(train_part.texts)
+    else:  # fit and encode the training texts in one split of them
+        tok, train_enc = Tokenizer.fit_encode(train_part.texts, cfg.vocab_size, tok_cfg)
+    data = {"train": _as_split(tok, train_enc, train_part.labels, device),
+            "val": _as_split(tok, tok.encode(val_part.texts), val_part.labels, device),
+            "test": _as_split(tok, tok.encode(splits.test.texts), splits.test.labels, device)}
     matrix, n_found = glove.embedding_matrix(tok.table, N_SPECIAL, seed=cfg.seed)
     log(f"tokenized in {time.perf_counter() - t0:.1f}s: vocabulary {len(tok.vocab)} words, "
         f"{n_found} found in GloVe ({n_found / max(1, len(tok.vocab)):.1%}), dim {glove.dim}")
@@ -287,7 +289,6 @@ def train(cfg: TrainConfig, resume: str | os.PathLike | None = None, progress: b
     from tqdm.auto import tqdm
 
     stale = sum(1 for h in history if h["epoch"] > best["epoch"])
-    epoch = start_epoch - 1
     try:
         for epoch in range(start_epoch, cfg.epochs + 1):
             if stale >= cfg.patience:

@@ -44,6 +44,9 @@ def test_fit_and_encode_match_twin(padding, truncating):
     rows, lengths = naive.encode(texts, vocab, 7, padding, truncating)
     assert enc.ids.tolist() == rows
     assert enc.lengths.tolist() == lengths
+    fitted, fused = Tokenizer.fit_encode(texts, 12, tok.config)  # fit and encode in one split
+    assert fitted.vocab == vocab
+    assert fused.ids.tolist() == rows and fused.lengths.tolist() == lengths
 
 
 def test_ids_reserved_and_unknown():
