@@ -68,6 +68,9 @@ def _add_train(sub) -> None:
     g.add_argument("--device", default=S, help="auto | cpu | cuda")
     g.add_argument("--threads", type=int, default=S, help="CPU threads (0 = all cores)")
     g.add_argument("--compile", action="store_true", default=S, help="torch.compile the model")
+    g.add_argument("--nproc", type=int, default=1, metavar="N",
+                   help="train in N processes with DistributedDataParallel, launched with torchrun: one per GPU "
+                        "(NCCL), or CPU processes (gloo); --batch-size stays the global batch (default: 1)")
     g.add_argument("--out", default=S, help="run directory (default: runs/<timestamp>)")
     g.add_argument("--config", default=None, help="TOML file of TrainConfig fields (top level or [train])")
     g.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue an interrupted run from its checkpoint.pt")
@@ -83,10 +86,29 @@ def _add_train(sub) -> None:
             action.help = f"{action.help or ''} (default: {shown})".strip()
 
 
+def _without_nproc(argv: list[str]) -> list[str]:
+    """argv less --nproc N / --nproc=N (torchrun would take it for its own --nproc-per-node)."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            out.append(arg)
+    return out
+
+
 def _train(args) -> int:
+    if args.nproc < 1:
+        raise _Usage("--nproc must be at least 1")
+    if args.nproc > 1 and "LOCAL_RANK" not in os.environ:  # not yet under torchrun: start it
+        from fastnews.distributed import launch
+        return launch(args.nproc, _without_nproc(args.argv))
     from fastnews.config import TrainConfig
     from fastnews.train import train
-    flags = {k: v for k, v in vars(args).items() if k not in ("func", "config", "resume", "quiet", "debug", "command")}
+    flags = {k: v for k, v in vars(args).items()
+             if k not in ("func", "config", "resume", "quiet", "debug", "command", "nproc", "argv")}
     cfg = TrainConfig.from_toml(args.config, **flags) if args.config else TrainConfig(**flags)
     train(cfg, resume=args.resume, progress=not args.quiet, log=_log)
     return EXIT_OK
@@ -316,6 +338,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for re-running under torchrun
     try:
         return args.func(args)
     except _Usage as exc:

@@ -36,6 +36,8 @@ from fastnews import __version__
 from fastnews.atomic import atomic_path, remove_stale_temporaries, write_text
 from fastnews.config import TrainConfig, TrainError
 from fastnews.corpus import Splits, default_corpus_path, load_corpus, stratified_split
+from fastnews.distributed import World, shutdown, world_from_env
+from fastnews.distributed import init as join_world
 from fastnews.glove import load as load_glove
 from fastnews.metrics import plot_confusion, plot_curves, report
 from fastnews.model import ModelConfig, TextCNN
@@ -82,6 +84,11 @@ def _as_split(tok: Tokenizer, enc: Encoded, labels: np.ndarray, device) -> _Spli
     lengths = np.clip(enc.lengths.astype(np.int64), tok.config.min_len, tok.config.max_len)
     return _Split(torch.from_numpy(enc.ids.astype(np.int64)).to(device), lengths,
                   torch.from_numpy(np.asarray(labels, np.int64)).to(device))
+
+
+def _rows(split: _Split, index: np.ndarray) -> _Split:
+    sel = torch.from_numpy(index).to(split.ids.device)
+    return _Split(split.ids[sel], split.lengths[index], split.labels[sel])
 
 
 def bucketed_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -178,18 +185,27 @@ def run_logits(run: LoadedRun, texts: list[str], batch_size: int = 256) -> np.nd
     return predict_logits(run.model, split, batch_size)
 
 
-def _rng_state(np_rng: np.random.Generator) -> dict:
-    state = {"torch": torch.get_rng_state(), "numpy": json.dumps(np_rng.bit_generator.state)}
+def _rng_state(np_rng: np.random.Generator, world: World) -> dict:
+    # The batch order (numpy) is the same on every rank; dropout (torch) is not, so
+    # each rank's torch state is kept, in rank order.
+    torch_states = world.gather(torch.get_rng_state())
+    state = {"torch": torch_states[0], "numpy": json.dumps(np_rng.bit_generator.state)}
+    if world.enabled:
+        state["torch_ranks"] = torch_states
     if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+        state["cuda"] = world.gather(torch.cuda.get_rng_state())[0] if world.enabled else torch.cuda.get_rng_state_all()
     return state
 
 
-def _set_rng_state(state: dict, np_rng: np.random.Generator) -> None:
-    torch.set_rng_state(state["torch"])
+def _set_rng_state(state: dict, np_rng: np.random.Generator, world: World) -> None:
+    ranks = state.get("torch_ranks")
+    torch.set_rng_state(ranks[world.rank] if ranks and len(ranks) == world.size else state["torch"])
     np_rng.bit_generator.state = json.loads(state["numpy"])
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        if world.enabled:
+            torch.cuda.set_rng_state(state["cuda"])
+        else:
+            torch.cuda.set_rng_state_all(state["cuda"])
 
 
 # ---------------------------------------------------------------------------
@@ -206,7 +222,13 @@ def prepare_data(cfg: TrainConfig, log=print) -> Splits:
 
 def train(cfg: TrainConfig, resume: str | os.PathLike | None = None, progress: bool = True,
           log=print) -> RunResult:
-    """Train, evaluate on the test split, and write a run directory."""
+    """Train, evaluate on the test split, and write a run directory.
+
+    Under torchrun (WORLD_SIZE > 1) every process calls this; they train one model
+    with DistributedDataParallel, and only rank 0 logs and writes (see distributed.py)."""
+    world = world_from_env()
+    if not world.is_main:
+        log, progress = (lambda *a, **k: None), False
     resume_ckpt = None
     if resume is not None:
         resume_ckpt = load_checkpoint(Path(resume) / "checkpoint.pt")
@@ -214,9 +236,10 @@ def train(cfg: TrainConfig, resume: str | os.PathLike | None = None, progress: b
         cfg = TrainConfig(**{**resume_ckpt["train_config"], "device": cfg.device, "threads": cfg.threads,
                              "out": str(resume)})
 
-    device = resolve_device(cfg.device)
+    device = join_world(world, resolve_device(cfg.device))
     if cfg.threads or device.type == "cpu":
-        torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
+        # Processes on one machine share its cores.
+        torch.set_num_threads(cfg.threads or max(1, (os.cpu_count() or 1) // world.local_size))
     torch.manual_seed(cfg.seed)
     np_rng = np.random.default_rng(cfg.seed)
 
@@ -262,7 +285,14 @@ def train(cfg: TrainConfig, resume: str | os.PathLike | None = None, progress: b
                              {"params": bow, "lr": cfg.bow_lr, "weight_decay": 0.0}])
     steps_per_epoch = math.ceil(len(train_idx) / cfg.batch_size)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg.epochs * steps_per_epoch, steps_per_epoch // 2))
-    step_model = torch.compile(model) if cfg.compile else model
+    step_model = model
+    if world.enabled:
+        from torch.nn.parallel import DistributedDataParallel
+        torch.manual_seed(cfg.seed * 1_000_003 + world.rank)  # own dropout masks per rank
+        step_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    step_model = torch.compile(step_model) if cfg.compile else step_model
+    # Validation is sharded like training; the correct counts are summed across ranks.
+    val_mine = _rows(data["val"], np.arange(world.rank, len(val_idx), world.size))
 
     history, best, start_epoch = [], {"val_accuracy": -1.0, "epoch": 0}, 1
     best_state = None
@@ -270,22 +300,24 @@ def train(cfg: TrainConfig, resume: str | os.PathLike | None = None, progress: b
         model.load_state_dict(resume_ckpt["state_dict"])
         opt.load_state_dict(resume_ckpt["optimizer"])
         sched.load_state_dict(resume_ckpt["scheduler"])
-        _set_rng_state(resume_ckpt["rng"], np_rng)
+        _set_rng_state(resume_ckpt["rng"], np_rng, world)
         history, best = resume_ckpt["history"], resume_ckpt["best"]
         best_state = resume_ckpt["best_state_dict"]
         start_epoch = resume_ckpt["epoch"] + 1
         log(f"resuming {run_dir} after epoch {resume_ckpt['epoch']}")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(run_dir)  # a killed run may have left one behind
-    write_text(run_dir / "config.json", json.dumps(asdict(cfg), indent=1))
+    if world.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(run_dir)  # a killed run may have left one behind
+        write_text(run_dir / "config.json", json.dumps(asdict(cfg), indent=1))
 
     def common() -> dict:
         return {"format": RUN_FORMAT, "fastnews_version": __version__, "model_config": mcfg.to_dict(),
                 "train_config": asdict(cfg), "vocab": tok.vocab, "labels": names,
                 "tokenizer": tok.settings(), "n_found_in_glove": n_found}
 
+    where = f"{world.size} processes on {device.type}" if world.enabled else str(device)
     log(f"training {mcfg.arch} TextCNN ({sum(p.numel() for p in model.parameters()):,} parameters) "
-        f"on {device} for up to {cfg.epochs} epochs -> {run_dir}")
+        f"on {where} for up to {cfg.epochs} epochs -> {run_dir}")
     from tqdm.auto import tqdm
 
     stale = sum(1 for h in history if h["epoch"] > best["epoch"])
@@ -300,35 +332,42 @@ def train(cfg: TrainConfig, resume: str | os.PathLike | None = None, progress: b
             t_epoch = time.perf_counter()
             bar = tqdm(total=len(train_idx), unit="doc", unit_scale=True, disable=not progress or None,
                        desc=f"epoch {epoch}/{cfg.epochs}", leave=False, dynamic_ncols=True)
-            for idx in batches:
+            for batch in batches:
+                idx, weight = world.shard(batch)
                 width = int(data["train"].lengths[idx].max())
                 sel = torch.from_numpy(idx).to(device, non_blocking=True)
                 x, y = data["train"].ids[sel, :width], data["train"].labels[sel]
                 with _autocast(device):
-                    loss = F.cross_entropy(step_model(x).float(), y, label_smoothing=cfg.label_smoothing)
+                    shard_loss = F.cross_entropy(step_model(x).float(), y, label_smoothing=cfg.label_smoothing,
+                                                 reduction="sum") * weight
+                # The global batch's mean loss, once DDP averages the ranks' gradients.
+                loss = shard_loss * (world.size / len(batch))
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
                 sched.step()
-                loss_sum += loss.detach() * len(idx)
-                bar.update(len(idx))
+                loss_sum += shard_loss.detach()
+                bar.update(len(batch))
             bar.close()
             seconds = time.perf_counter() - t_epoch
-            train_loss = float(loss_sum) / len(train_idx)
-            val_pred = predict_logits(model, data["val"]).argmax(1)
-            val_acc = float((val_pred == val_part.labels).mean())
+            val_right = (torch.from_numpy(predict_logits(model, val_mine).argmax(1)).to(device) == val_mine.labels).sum()
+            totals = world.all_sum(torch.stack([loss_sum.float(), val_right.float()]))
+            train_loss, val_acc = float(totals[0]) / len(train_idx), float(totals[1]) / len(val_idx)
             history.append({"epoch": epoch, "train_loss": train_loss, "val_accuracy": val_acc,
                             "seconds": seconds, "docs_per_s": len(train_idx) / seconds})
             improved = val_acc > best["val_accuracy"]
             if improved:
                 best = {"val_accuracy": val_acc, "epoch": epoch}
                 best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-                _save({**common(), "state_dict": best_state, "epoch": epoch}, run_dir / "model.pt")
+                if world.is_main:
+                    _save({**common(), "state_dict": best_state, "epoch": epoch}, run_dir / "model.pt")
             stale = 0 if improved else stale + 1
-            _save({**common(), "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
-                   "best_state_dict": best_state, "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                   "rng": _rng_state(np_rng), "epoch": epoch, "history": history, "best": best},
-                  run_dir / "checkpoint.pt")
+            rng = _rng_state(np_rng, world)  # collective: every rank takes part
+            if world.is_main:
+                _save({**common(), "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+                       "best_state_dict": best_state, "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                       "rng": rng, "epoch": epoch, "history": history, "best": best},
+                      run_dir / "checkpoint.pt")
             log(f"epoch {epoch:2d}  loss {train_loss:.4f}  val acc {val_acc:.4f}{' *' if improved else '  '} "
                 f"{seconds:6.1f}s  {len(train_idx) / seconds:7.0f} docs/s")
     except KeyboardInterrupt:
@@ -336,12 +375,16 @@ def train(cfg: TrainConfig, resume: str | os.PathLike | None = None, progress: b
         raise
 
     model.load_state_dict(best_state)
+    if not world.is_main:  # rank 0 scores the test split and writes the results
+        metrics = world.broadcast(None)
+        shutdown(world)
+        return RunResult(run_dir, metrics)
     test_logits = predict_logits(model, data["test"])
     rep = report(splits.test.labels, test_logits.argmax(1), names)
     train_seconds = sum(h["seconds"] for h in history)
     metrics = {
         "fastnews_version": __version__, "device": str(device), "torch": str(torch.__version__),
-        "threads": torch.get_num_threads(), "corpus": splits.source, "test_from": splits.test_from,
+        "threads": torch.get_num_threads(), "processes": world.size, "corpus": splits.source, "test_from": splits.test_from,
         "n_train": len(train_idx), "n_val": len(val_idx), "n_test": len(splits.test),
         "vocab_size": len(tok.vocab), "n_found_in_glove": n_found, "glove": glove.meta.get("package") or glove.meta.get("source"),
         "epochs_run": len(history), "best_epoch": best["epoch"], "best_val_accuracy": best["val_accuracy"],
@@ -357,6 +400,8 @@ def train(cfg: TrainConfig, resume: str | os.PathLike | None = None, progress: b
     plot_curves(history, run_dir / "curves.png")
     log(f"test accuracy {rep['accuracy']:.4f}  macro-F1 {rep['macro_f1']:.4f}  "
         f"(best epoch {best['epoch']}, {train_seconds:.0f}s of training)")
+    world.broadcast(metrics)
+    shutdown(world)
     return RunResult(run_dir, metrics)
 
 
