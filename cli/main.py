@@ -153,12 +153,20 @@ def _add_predict(sub) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="file, folder (recursive), .tar.gz/.zip archive, or - for one document per stdin line")
     p.add_argument("--output", "-o", default=None, help="write here (atomically) instead of stdout")
-    p.add_argument("--format", choices=["jsonl", "csv"], default=None, help="default: from --output's suffix, else jsonl")
+    p.add_argument("--format", choices=["jsonl", "csv", "parquet"], default=None,
+                   help="default: from --output's suffix (.csv, .parquet), else jsonl; parquet needs pyarrow and --output")
     p.add_argument("--batch-size", type=int, default=256, help="documents per onnxruntime call (default: 256)")
     p.add_argument("--top-k", type=int, default=1, help="labels per row (default: 1)")
     p.add_argument("--threads", type=int, default=0, help="onnxruntime threads (0 = all cores)")
     p.add_argument("--max-bytes", type=int, default=10_000_000, help="read at most this many bytes of each document; the rest is never read")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    g = p.add_argument_group("engine")
+    g.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="local: this process; ray: a pool of Ray Data actors, one onnxruntime session each "
+                        '(pip install "fastnews[ray]") (default: local)')
+    g.add_argument("--address", default=None,
+                   help="ray: cluster to join, e.g. auto or ray://head:10001 (default: start Ray on this machine)")
+    g.add_argument("--workers", type=int, default=0, help="ray: actors in the pool (0 = one per cluster CPU)")
     p.set_defaults(func=_predict)
 
 
@@ -169,6 +177,9 @@ class _RowWriter:
             import csv
             self.csv = csv.writer(fh)
             self.csv.writerow(["id", "label", "score", "error"])
+
+    def close(self) -> None:
+        pass
 
     def write(self, row) -> None:
         if self.fmt == "csv":
@@ -184,34 +195,87 @@ class _RowWriter:
         self.fh.write(json.dumps(obj, ensure_ascii=False) + "\n")
 
 
+class _ParquetWriter:
+    """Rows to a Parquet file, a row group per 65,536 rows: id, label, score, error
+    (label and score are null on an error row), and labels/scores lists with --top-k > 1."""
+    GROUP = 65536
+
+    def __init__(self, path, k: int):
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise _Fail('--format parquet needs pyarrow: pip install pyarrow (or "fastnews[ray]")') from None
+        self.pa, self.k, self.rows = pa, k, []
+        fields = [("id", pa.string()), ("label", pa.string()), ("score", pa.float64()), ("error", pa.string())]
+        if k > 1:
+            fields += [("labels", pa.list_(pa.string())), ("scores", pa.list_(pa.float64()))]
+        self.schema = pa.schema(fields)
+        self.out = pq.ParquetWriter(str(path), self.schema)
+
+    def write(self, row) -> None:
+        ok = row.error is None
+        rec = {"id": row.id, "label": row.labels[0] if ok else None, "score": row.scores[0] if ok else None,
+               "error": row.error}
+        if self.k > 1:
+            rec["labels"], rec["scores"] = row.labels, row.scores
+        self.rows.append(rec)
+        if len(self.rows) >= self.GROUP:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.rows:
+            self.out.write_table(self.pa.Table.from_pylist(self.rows, schema=self.schema))
+            self.rows = []
+
+    def close(self) -> None:
+        self.flush()
+        self.out.close()
+
+
 def _predict(args) -> int:
     from fastnews.corpus import iter_documents
     from fastnews.infer import Classifier
     if args.top_k < 1 or args.batch_size < 1:
         raise _Usage("--top-k and --batch-size must be at least 1")
-    fmt = args.format or ("csv" if (args.output or "").endswith(".csv") else "jsonl")
+    suffix = (args.output or "").lower()
+    fmt = args.format or ("csv" if suffix.endswith(".csv") else "parquet" if suffix.endswith(".parquet") else "jsonl")
+    if fmt == "parquet" and not args.output:
+        raise _Usage("--format parquet writes a file: give --output")
+    if args.engine != "ray" and (args.address or args.workers):
+        raise _Usage("--address and --workers are for --engine ray")
     clf = Classifier.load(args.model, threads=args.threads, batch_size=args.batch_size)
     k = min(args.top_k, len(clf.labels))
+    if args.engine == "ray":
+        from fastnews.ray_engine import classify_with_ray
+        rows = classify_with_ray(args.model, args.inputs, k=k, max_bytes=args.max_bytes, address=args.address,
+                                 workers=args.workers, batch_size=args.batch_size, progress=False)
+    else:
+        rows = clf.classify(iter_documents(args.inputs, max_bytes=args.max_bytes), k=k)
     n = n_err = 0
     t0 = time.perf_counter()
     from tqdm.auto import tqdm
     bar = tqdm(unit="doc", unit_scale=True, disable=args.quiet or None, file=sys.stderr, dynamic_ncols=True)
 
-    def emit(fh):
+    def emit(writer):
         nonlocal n, n_err
-        writer = _RowWriter(fh, fmt, k)
-        for row in clf.classify(iter_documents(args.inputs, max_bytes=args.max_bytes), k=k):
+        for row in rows:
             writer.write(row)
             n += 1
             n_err += row.error is not None
             bar.update(1)
+        writer.close()
 
     if args.output:
         from fastnews.atomic import atomic_path
-        with atomic_path(args.output) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
-            emit(fh)
+        with atomic_path(args.output) as tmp:
+            if fmt == "parquet":
+                emit(_ParquetWriter(tmp, k))
+            else:
+                with open(tmp, "w", encoding="utf-8", newline="") as fh:
+                    emit(_RowWriter(fh, fmt, k))
     else:
-        emit(sys.stdout)
+        emit(_RowWriter(sys.stdout, fmt, k))
         sys.stdout.flush()
     bar.close()
     seconds = time.perf_counter() - t0
@@ -330,6 +394,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from fastnews.infer import ModelFileError
     from fastnews.config import TrainError
     errors = [CorpusError, GloveError, ModelFileError, TrainError, _Fail, OSError, ValueError]
+    if "fastnews.ray_engine" in sys.modules:
+        errors.append(sys.modules["fastnews.ray_engine"].RayMissing)
     if "fastnews.export" in sys.modules:
         errors.append(sys.modules["fastnews.export"].ParityError)
     return tuple(errors)

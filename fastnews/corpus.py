@@ -93,6 +93,18 @@ def read_file(path: str | os.PathLike, max_bytes: int | None = None) -> bytes:
         return fh.read(-1 if max_bytes is None else max_bytes)
 
 
+@dataclass(frozen=True)
+class FileRef:
+    """A document still on disk, to be read where it is classified (a Ray worker, say)."""
+    path: str
+
+    def read(self, max_bytes: int | None = None) -> bytes | Exception:
+        try:
+            return read_file(self.path, max_bytes)
+        except Exception as exc:  # one unreadable file becomes one error row
+            return exc
+
+
 def iter_archive(path: Path, max_bytes: int | None = None) -> Iterator[tuple[str, bytes | Exception]]:
     """Members of a tar or zip archive, in archive order, read in memory.
 
@@ -126,8 +138,10 @@ def _member(name: str, read) -> tuple[str, bytes | Exception]:
         return name, exc
 
 
-def iter_tree(root: Path, max_bytes: int | None = None) -> Iterator[tuple[str, bytes | Exception]]:
+def iter_tree(root: Path, max_bytes: int | None = None, lazy: bool = False
+              ) -> Iterator[tuple[str, bytes | Exception | FileRef]]:
     """Files under root, recursively, in sorted order; symlink loops are not followed.
+    lazy: yield a FileRef for each file instead of reading it.
     (os.path strings, not pathlib: this loop runs once per document.)"""
     root = os.fspath(root)
     skip = len(root.rstrip(os.sep)) + 1
@@ -138,18 +152,22 @@ def iter_tree(root: Path, max_bytes: int | None = None) -> Iterator[tuple[str, b
                 continue
             full = os.path.join(dirpath, name)
             rel = full[skip:].replace(os.sep, "/")
+            if lazy:
+                yield rel, FileRef(full)
+                continue
             try:
                 yield rel, read_file(full, max_bytes)
             except Exception as exc:
                 yield rel, exc
 
 
-def iter_documents(inputs: list[str], stdin=None, max_bytes: int | None = None
-                   ) -> Iterator[tuple[str, bytes | Exception]]:
+def iter_documents(inputs: list[str], stdin=None, max_bytes: int | None = None, lazy: bool = False
+                   ) -> Iterator[tuple[str, bytes | Exception | FileRef]]:
     """Every document named by inputs, in order: files, directories (recursive),
     archives (their members), or ``-`` for one document per line of stdin.
     Yields (id, bytes) or (id, exception) for a document that cannot be read.
-    Reads at most max_bytes of each document."""
+    Reads at most max_bytes of each document. lazy: plain files (also in folders) come
+    as FileRefs, unread; archive members and stdin lines are read here all the same."""
     for item in inputs:
         if item == "-":
             stream = stdin if stdin is not None else sys.stdin.buffer
@@ -159,7 +177,7 @@ def iter_documents(inputs: list[str], stdin=None, max_bytes: int | None = None
         path = Path(item)
         if path.is_dir():
             prefix = os.path.join(item, "")
-            for rel, data in iter_tree(path, max_bytes):
+            for rel, data in iter_tree(path, max_bytes, lazy):
                 yield prefix + rel, data
         elif path.is_file() and is_archive(path):
             try:
@@ -168,10 +186,8 @@ def iter_documents(inputs: list[str], stdin=None, max_bytes: int | None = None
             except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError) as exc:
                 yield str(path), CorpusError(f"cannot read archive: {exc}")
         else:
-            try:
-                yield str(path), read_file(path, max_bytes)
-            except Exception as exc:
-                yield str(path), exc
+            ref = FileRef(str(path))
+            yield str(path), ref if lazy else ref.read(max_bytes)
 
 
 # ---------------------------------------------------------------------------

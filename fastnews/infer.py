@@ -25,6 +25,9 @@ from fastnews.tokenize import Tokenizer
 
 META_PREFIX = "fastnews."
 REQUIRED_KEYS = ("labels", "vocab", "tokenizer")
+# Documents classified together: memory is bounded by this, not by the input. The Ray
+# engine uses the same chunks, so both engines give onnxruntime the same batches.
+CHUNK = 4096
 
 
 class ModelFileError(ValueError):
@@ -153,24 +156,24 @@ class Classifier:
     # -- documents in, rows out --------------------------------------------------
 
     def classify(self, documents: Iterable[tuple[str, bytes | Exception]], k: int = 1,
-                 chunk: int = 4096) -> Iterator[Row]:
+                 chunk: int = CHUNK) -> Iterator[Row]:
         """One Row per input document, in input order. Documents are read lazily and
         classified a chunk at a time, so memory is bounded by the chunk, not the input."""
         pending: list[tuple[str, bytes | Exception]] = []
         for doc in documents:
             pending.append(doc)
             if len(pending) >= chunk:
-                yield from self._classify_chunk(pending, k)
+                yield from self.classify_batch(pending, k)
                 pending = []
         if pending:
-            yield from self._classify_chunk(pending, k)
+            yield from self.classify_batch(pending, k)
 
-    def _classify_chunk(self, docs, k) -> list[Row]:
+    def classify_batch(self, docs, k) -> list[Row]:
         rows: list[Row] = [Row(doc_id) for doc_id, _ in docs]
         texts, where = [], []
         for i, (_, data) in enumerate(docs):
             if isinstance(data, Exception):
-                rows[i].error = _describe(data)
+                rows[i].error = describe_error(data)
                 continue
             if not data:
                 rows[i].error = "empty document"
@@ -193,7 +196,7 @@ class Classifier:
         return rows
 
 
-def _describe(exc: Exception) -> str:
+def describe_error(exc: Exception) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror.lower()
     return str(exc) or type(exc).__name__

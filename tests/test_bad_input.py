@@ -229,3 +229,22 @@ def test_evaluate_skips_and_counts_unreadable_files(tmp_path, capsys, small_run,
     report = json.loads(out)
     assert report["skipped"] == 1 and report["n"] > 0
     assert "skipped food/loop" in err
+
+
+def test_ray_engine_without_ray_and_engine_flags(tmp_path, capsys, small_onnx, monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if "fastnews[ray]" were not installed
+    monkeypatch.delitem(sys.modules, "fastnews.ray_engine", raising=False)
+    (tmp_path / "a.txt").write_text("bread soup")
+    code, out, err = run(capsys, "predict", small_onnx, tmp_path, "--engine", "ray", "--quiet")
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert 'pip install "fastnews[ray]"' in err
+    code, _, err = run(capsys, "predict", small_onnx, tmp_path, "--workers", "2")
+    assert code == 2 and "--engine ray" in err
+    code, _, err = run(capsys, "predict", small_onnx, tmp_path, "--format", "parquet")
+    assert code == 2 and "--output" in err
+    code, _, _ = run(capsys, "predict", small_onnx, tmp_path, "-o", tmp_path / "out.parquet", "--quiet")
+    import pyarrow.parquet as pq
+    table = pq.read_table(tmp_path / "out.parquet")
+    assert code == 0 and table.column_names == ["id", "label", "score", "error"]
+    assert table.column("label").to_pylist() == ["food"] and table.column("error").to_pylist() == [None]

@@ -42,10 +42,16 @@ def test_train_writes_a_complete_run(trained):
     assert [h["epoch"] for h in metrics["history"]] == [1, 2]
 
 
-def test_export_predict_evaluate(trained, news20_path, tmp_path):
-    onnx_path = tmp_path / "model.onnx"
+@pytest.fixture(scope="module")
+def exported(trained):
+    onnx_path = trained / "model.onnx"
     done = fastnews("export", trained / "run", "--output", onnx_path)
-    assert "parity vs PyTorch" in done.stderr and f"fastnews predict {onnx_path}" in done.stderr
+    return onnx_path, done.stderr
+
+
+def test_export_predict_evaluate(trained, exported, news20_path, tmp_path):
+    onnx_path, export_log = exported
+    assert "parity vs PyTorch" in export_log and f"fastnews predict {onnx_path}" in export_log
 
     # evaluate: onnxruntime and PyTorch agree on every one of the 7,532 test documents
     onnx_eval = json.loads(fastnews("evaluate", onnx_path, "--data", news20_path, "--json").stdout)
@@ -83,3 +89,19 @@ def test_export_predict_evaluate(trained, news20_path, tmp_path):
     assert done.returncode == 3  # one blank line: an error row, and the exit code says so
     rows = [json.loads(line) for line in done.stdout.splitlines()]
     assert rows[0]["label"] == "sci.space" and rows[1] == {"id": "stdin:2", "error": "empty document"}
+
+
+def test_ray_engine_writes_what_the_local_engine_writes(exported, news20_path, tmp_path):
+    """The whole real test split through `--engine ray` (a local Ray runtime on this
+    machine's cores) and the local engine: the same JSONL, byte for byte."""
+    onnx_path, _ = exported
+    with tarfile.open(news20_path) as tf:
+        members = [m for m in tf.getmembers() if m.name.startswith("20news-bydate-test/")]
+        tf.extractall(tmp_path, members=members, filter="data")
+    test_dir = tmp_path / "20news-bydate-test"
+    fastnews("predict", onnx_path, test_dir, "--output", tmp_path / "local.jsonl", "--top-k", 2, "--quiet")
+    fastnews("predict", onnx_path, test_dir, "--output", tmp_path / "ray.jsonl", "--top-k", 2, "--quiet",
+             "--engine", "ray")
+    local = (tmp_path / "local.jsonl").read_bytes()
+    assert local.count(b"\n") == 7532
+    assert (tmp_path / "ray.jsonl").read_bytes() == local
