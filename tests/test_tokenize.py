@@ -78,16 +78,21 @@ def test_char_tables_match_python_on_every_code_point():
 
 
 def test_thread_count_does_not_change_ids(news20):
+    """One thread or all: the same vocabulary (counting runs one part per thread, merged
+    afterwards) and the same ids."""
     import numba
     texts = news20.test.texts[:2000]
-    tok = Tokenizer.fit(texts, 5000)
+    assert numba.get_num_threads() > 1
+    tok, fused = Tokenizer.fit_encode(texts, 5000)
     before = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
+        tok_one, fused_one = Tokenizer.fit_encode(texts, 5000)
         one = tok.encode(texts).ids
     finally:
         numba.set_num_threads(before)
-    assert np.array_equal(one, tok.encode(texts).ids)
+    assert tok_one.vocab == tok.vocab
+    assert np.array_equal(fused_one.ids, fused.ids) and np.array_equal(one, fused.ids)
 
 
 @settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -100,6 +105,8 @@ def test_fuzz_against_twin(texts):
     rows, lengths = naive.encode(texts, vocab, 5)
     enc = tok.encode(texts)
     assert enc.ids.tolist() == rows and enc.lengths.tolist() == lengths
+    _, fused = Tokenizer.fit_encode(texts, 6, TokenizerConfig(max_len=5))
+    assert fused.ids.tolist() == rows and fused.lengths.tolist() == lengths
 
 
 @pytest.mark.slow
@@ -113,3 +120,5 @@ def test_whole_real_corpus_matches_twin(news20):
     rows, lengths = naive.encode(texts, vocab, 1000)
     assert enc.lengths.tolist() == lengths
     assert np.array_equal(enc.ids, np.array(rows, dtype=np.int32))
+    _, fused = Tokenizer.fit_encode(texts, 20000, TokenizerConfig(max_len=1000))  # what train uses
+    assert np.array_equal(fused.ids, enc.ids) and np.array_equal(fused.lengths, enc.lengths)
