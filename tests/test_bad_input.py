@@ -234,7 +234,6 @@ def test_evaluate_skips_and_counts_unreadable_files(tmp_path, capsys, small_run,
 def test_ray_engine_without_ray_and_engine_flags(tmp_path, capsys, small_onnx, monkeypatch):
     import sys
     monkeypatch.setitem(sys.modules, "ray", None)  # as if "fastnews[ray]" were not installed
-    monkeypatch.delitem(sys.modules, "fastnews.ray_engine", raising=False)
     (tmp_path / "a.txt").write_text("bread soup")
     code, out, err = run(capsys, "predict", small_onnx, tmp_path, "--engine", "ray", "--quiet")
     assert code == 1 and out == "" and err.count("\n") == 1

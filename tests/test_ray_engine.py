@@ -59,7 +59,7 @@ def test_an_actor_loads_the_model_once(small_onnx, tmp_path, local_ray):
     docs.mkdir()
     for i in range(3 * 4096 + 5):  # four chunks, so each actor gets more than one batch
         (docs / f"{i:05d}.txt").write_text("orbit rocket" if i % 2 else "cheese soup")
-    rows = list(classify_with_ray(small_onnx, [str(docs)], workers=2))
+    rows = list(ray_engine.classify_with_ray(small_onnx, [str(docs)], workers=2))
     assert [r.labels[0] for r in rows[:2]] == ["food", "space"] and len(rows) == 3 * 4096 + 5
     # Each actor counts its sessions and batches in its own process; ask the actors.
     stats = ray_engine.last_run_stats()
