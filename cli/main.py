@@ -157,7 +157,8 @@ def _add_predict(sub) -> None:
                    help="default: from --output's suffix (.csv, .parquet), else jsonl; parquet needs pyarrow and --output")
     p.add_argument("--batch-size", type=int, default=256, help="documents per onnxruntime call (default: 256)")
     p.add_argument("--top-k", type=int, default=1, help="labels per row (default: 1)")
-    p.add_argument("--threads", type=int, default=0, help="onnxruntime threads (0 = all cores)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="onnxruntime threads (0 = all cores); with --engine ray, threads per actor (0 = 1)")
     p.add_argument("--max-bytes", type=int, default=10_000_000, help="read at most this many bytes of each document; the rest is never read")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     g = p.add_argument_group("engine")
@@ -249,7 +250,8 @@ def _predict(args) -> int:
     if args.engine == "ray":
         from fastnews.ray_engine import classify_with_ray
         rows = classify_with_ray(args.model, args.inputs, k=k, max_bytes=args.max_bytes, address=args.address,
-                                 workers=args.workers, batch_size=args.batch_size, progress=False)
+                                 workers=args.workers, threads_per_worker=args.threads or 1,
+                                 batch_size=args.batch_size, progress=False)
     else:
         rows = clf.classify(iter_documents(args.inputs, max_bytes=args.max_bytes), k=k)
     n = n_err = 0

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass
 import numba as nb
 import numpy as np
 
-from fastnews.strtable import StringTable, encode_words, fnv1a, probe
+from fastnews.strtable import StringTable, _bytes_equal, encode_words, fnv1a, probe
 
 PAD_ID = 0
 UNK_ID = 1
@@ -309,7 +309,8 @@ def _count_docs(buf, doc_off, d, d1, is_sep, lower, ascii_low, tokens, n_tok, co
             break
         start_tok = n_tok
         while pos < end:
-            # skip separators
+            # skip separators (as _next_word does; written out here because a shared
+            # inlined helper measured 10-20 % slower in this loop)
             while pos < end:
                 b = buf[pos]
                 if b < 0x80:
@@ -420,7 +421,7 @@ def _merge_parts(wbuf, wstart, wstop, whash, wcount):
             if g < 0:
                 break
             f = gfirst[g]
-            if whash[f] == h and _same_bytes(wbuf, wstart[f], wstop[f], wstart[e], wstop[e]):
+            if whash[f] == h and _bytes_equal(wbuf, wstart[f], wstop[f], wbuf, wstart[e], wstop[e]):
                 break
             i = (i + 1) & mask
         if g < 0:
@@ -431,16 +432,6 @@ def _merge_parts(wbuf, wstart, wstop, whash, wcount):
         gcount[g] += wcount[e]
         to_global[e] = g
     return to_global, gfirst[:n_g], gcount[:n_g]
-
-
-@nb.njit(cache=True, inline="always")
-def _same_bytes(buf, a0, a1, b0, b1):
-    if a1 - a0 != b1 - b0:
-        return False
-    for t in range(a1 - a0):
-        if buf[a0 + t] != buf[b0 + t]:
-            return False
-    return True
 
 
 @nb.njit(cache=True, parallel=True)
