@@ -89,6 +89,10 @@ def init(world: World, device: torch.device) -> torch.device:
     if not world.enabled:
         return device
     if device.type == "cuda":
+        if world.local_size > torch.cuda.device_count():
+            from fastnews.config import TrainError
+            raise TrainError(f"{world.local_size} processes on this machine but {torch.cuda.device_count()} "
+                             "CUDA device(s): use at most one process per GPU")
         device = torch.device("cuda", world.local_rank)
         torch.cuda.set_device(device)
     if not dist.is_initialized():
