@@ -186,26 +186,29 @@ def run_logits(run: LoadedRun, texts: list[str], batch_size: int = 256) -> np.nd
 
 
 def _rng_state(np_rng: np.random.Generator, world: World) -> dict:
-    # The batch order (numpy) is the same on every rank; dropout (torch) is not, so
-    # each rank's torch state is kept, in rank order.
-    torch_states = world.gather(torch.get_rng_state())
-    state = {"torch": torch_states[0], "numpy": json.dumps(np_rng.bit_generator.state)}
-    if world.enabled:
-        state["torch_ranks"] = torch_states
+    """RNG states for resume. numpy draws the batch order, the same on every rank; torch
+    draws dropout, different per rank, so under DDP every rank's state is kept, in rank
+    order. A collective call: every rank must make it."""
+    local = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available():
-        state["cuda"] = world.gather(torch.cuda.get_rng_state())[0] if world.enabled else torch.cuda.get_rng_state_all()
+        local["cuda"] = torch.cuda.get_rng_state() if world.enabled else torch.cuda.get_rng_state_all()
+    ranks = world.gather(local)
+    state = {**ranks[0], "numpy": json.dumps(np_rng.bit_generator.state)}
+    if world.enabled:
+        state["ranks"] = ranks
     return state
 
 
 def _set_rng_state(state: dict, np_rng: np.random.Generator, world: World) -> None:
-    ranks = state.get("torch_ranks")
-    torch.set_rng_state(ranks[world.rank] if ranks and len(ranks) == world.size else state["torch"])
+    ranks = state.get("ranks") or []
+    mine = ranks[world.rank] if len(ranks) == world.size else state
+    torch.set_rng_state(mine["torch"])
     np_rng.bit_generator.state = json.loads(state["numpy"])
-    if "cuda" in state and torch.cuda.is_available():
-        if world.enabled:
-            torch.cuda.set_rng_state(state["cuda"])
+    if "cuda" in mine and torch.cuda.is_available():
+        if isinstance(mine["cuda"], list):  # one state per visible device (a single process)
+            torch.cuda.set_rng_state_all(mine["cuda"])
         else:
-            torch.cuda.set_rng_state_all(state["cuda"])
+            torch.cuda.set_rng_state(mine["cuda"])
 
 
 # ---------------------------------------------------------------------------
