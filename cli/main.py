@@ -171,69 +171,6 @@ def _add_predict(sub) -> None:
     p.set_defaults(func=_predict)
 
 
-class _RowWriter:
-    def __init__(self, fh, fmt: str, k: int):
-        self.fh, self.fmt, self.k = fh, fmt, k
-        if fmt == "csv":
-            import csv
-            self.csv = csv.writer(fh)
-            self.csv.writerow(["id", "label", "score", "error"])
-
-    def close(self) -> None:
-        pass
-
-    def write(self, row) -> None:
-        if self.fmt == "csv":
-            self.csv.writerow([row.id, "|".join(row.labels or []),
-                               "|".join(f"{s:.6f}" for s in row.scores or []), row.error or ""])
-            return
-        if row.error is not None:
-            obj = {"id": row.id, "error": row.error}
-        else:
-            obj = {"id": row.id, "label": row.labels[0], "score": round(row.scores[0], 6)}
-            if self.k > 1:
-                obj["top_k"] = [{"label": l, "score": round(s, 6)} for l, s in zip(row.labels, row.scores)]
-        self.fh.write(json.dumps(obj, ensure_ascii=False) + "\n")
-
-
-class _ParquetWriter:
-    """Rows to a Parquet file, a row group per 65,536 rows: id, label, score, error
-    (label and score are null on an error row), and labels/scores lists with --top-k > 1."""
-    GROUP = 65536
-
-    def __init__(self, path, k: int):
-        try:
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-        except ImportError:
-            raise _Fail('--format parquet needs pyarrow: pip install pyarrow (or "fastnews[ray]")') from None
-        self.pa, self.k, self.rows = pa, k, []
-        fields = [("id", pa.string()), ("label", pa.string()), ("score", pa.float64()), ("error", pa.string())]
-        if k > 1:
-            fields += [("labels", pa.list_(pa.string())), ("scores", pa.list_(pa.float64()))]
-        self.schema = pa.schema(fields)
-        self.out = pq.ParquetWriter(str(path), self.schema)
-
-    def write(self, row) -> None:
-        ok = row.error is None
-        rec = {"id": row.id, "label": row.labels[0] if ok else None, "score": row.scores[0] if ok else None,
-               "error": row.error}
-        if self.k > 1:
-            rec["labels"], rec["scores"] = row.labels, row.scores
-        self.rows.append(rec)
-        if len(self.rows) >= self.GROUP:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.rows:
-            self.out.write_table(self.pa.Table.from_pylist(self.rows, schema=self.schema))
-            self.rows = []
-
-    def close(self) -> None:
-        self.flush()
-        self.out.close()
-
-
 def _predict(args) -> int:
     from fastnews.corpus import iter_documents
     from fastnews.infer import Classifier
@@ -268,16 +205,17 @@ def _predict(args) -> int:
             bar.update(1)
         writer.close()
 
+    from fastnews.output import ParquetWriter, TextWriter
     if args.output:
         from fastnews.atomic import atomic_path
         with atomic_path(args.output) as tmp:
             if fmt == "parquet":
-                emit(_ParquetWriter(tmp, k))
+                emit(ParquetWriter(tmp, k))
             else:
                 with open(tmp, "w", encoding="utf-8", newline="") as fh:
-                    emit(_RowWriter(fh, fmt, k))
+                    emit(TextWriter(fh, fmt, k))
     else:
-        emit(_RowWriter(sys.stdout, fmt, k))
+        emit(TextWriter(sys.stdout, fmt, k))
         sys.stdout.flush()
     bar.close()
     seconds = time.perf_counter() - t0
