@@ -94,11 +94,11 @@ class TextCNN(nn.Module):
         """ids: int64 (B, T), 0-padded after the words, T >= min_len -> logits (B, n_classes)."""
         n_words = (ids != 0).sum(dim=1)  # (B,)
         n_eff = n_words.clamp(min=self.config.min_len)
-        x = self.embedding(ids).transpose(1, 2)  # (B, E, T)
+        emb = self.embedding(ids)  # (B, T, E)
         if self.config.arch == "kim":
             pooled = []
             for conv in self.convs:
-                h = F.relu(conv(x))  # (B, F, T - k + 1)
+                h = F.relu(self._conv(conv, emb))  # (B, F, T - k + 1)
                 # ReLU output is >= 0, so zeroing invalid positions leaves the max over
                 # valid ones unchanged (there is at least one: n_eff >= min_len >= k).
                 h = h * _valid_mask(n_eff, h.shape[2], conv.kernel_size[0] - 1).unsqueeze(1)
@@ -106,7 +106,7 @@ class TextCNN(nn.Module):
             z = torch.cat(pooled, dim=1)
         else:
             valid = n_eff
-            h = x
+            h = emb.transpose(1, 2)  # (B, E, T)
             for i, conv in enumerate(self.convs):
                 h = F.relu(conv(h))
                 valid = valid - 4
@@ -125,6 +125,20 @@ class TextCNN(nn.Module):
             norm = n_words.clamp(min=1).to(torch.float64).sqrt().unsqueeze(1)
             logits = logits + (self.bow(ids).to(torch.float64).sum(dim=1) / norm).to(logits.dtype)
         return logits
+
+    def _conv(self, conv: nn.Conv1d, emb: torch.Tensor) -> torch.Tensor:
+        """conv over the embedded words emb (B, T, E) -> (B, F, T - k + 1).
+
+        In training, as a Conv2d over a (B, E, 1, T) image whose memory is channels-last,
+        which is emb as it lies: no transposed copy, and oneDNN's channels-last kernels
+        made a training epoch 1.25x faster on CPU. Otherwise (evaluation, ONNX export) as
+        the plain Conv1d, whose exported graph onnxruntime quantizes and runs best (the
+        Conv2d form cut the int8 model's speed-up over fp32 from 1.49x to 1.08x). Same
+        parameters, same function; tests/test_model.py checks the two agree."""
+        if self.training:
+            x = emb.unsqueeze(1).permute(0, 3, 1, 2)
+            return F.conv2d(x, conv.weight.unsqueeze(2), conv.bias).squeeze(2)
+        return conv(emb.transpose(1, 2))
 
     @torch.no_grad()
     def load_embeddings(self, matrix, trainable: bool = True) -> None:

@@ -46,3 +46,23 @@ def test_config_round_trip():
     assert ModelConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ValueError, match="arch"):
         ModelConfig(arch="lstm")
+
+
+def test_training_and_evaluation_convolutions_agree():
+    """Training runs the convolutions as channels-last Conv2d, evaluation and export as
+    Conv1d (model.TextCNN._conv): the same logits and the same gradients."""
+    torch.manual_seed(0)
+    model = TextCNN(ModelConfig(n_ids=300, n_classes=5, embed_dim=16, n_filters=12, dropout=0.0, bow=True))
+    ids = torch.randint(1, 300, (9, 140))
+    ids[3, 20:] = 0
+    out, grads = {}, {}
+    for mode in ("train", "eval"):
+        model.train(mode == "train")
+        model.zero_grad()
+        logits = model(ids)
+        logits.square().sum().backward()
+        out[mode] = logits.detach()
+        grads[mode] = {n: p.grad.clone() for n, p in model.named_parameters()}
+    assert torch.allclose(out["train"], out["eval"], atol=1e-5)
+    for name in grads["eval"]:
+        assert torch.allclose(grads["train"][name], grads["eval"][name], atol=1e-4), name
