@@ -13,9 +13,15 @@ in Keras.
 
 How it runs: all texts are encoded to UTF-8 once and laid end to end in one
 uint8 buffer with an int64 offset per document. The kernels walk those bytes,
-decode code points, look up two per-code-point tables (is-separator, lowercase),
-hash each lowered word with FNV-1a and probe the vocabulary's StringTable. No
-Python object is made per word. Documents are processed in parallel (prange).
+decode code points and look up two per-code-point tables (is-separator,
+lowercase). No Python object is made per word.
+
+  encode (a fitted vocabulary; inference): each lowered word is hashed with FNV-1a
+      and probed in the vocabulary's StringTable; documents in parallel (prange).
+  fit / fit_encode (training): count_words splits runs of consecutive documents,
+      one per thread, each counting into a hash table of its own in one pass over
+      the bytes; the runs' words are merged in order, ranked, and the same split
+      is mapped to ids, so the texts are read once.
 
 Ids: 0 is padding, 1 is an unknown word, 2.. are vocabulary words in order of
 decreasing training frequency (ties: first occurrence first, as Keras does).
