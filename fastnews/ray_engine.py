@@ -90,7 +90,8 @@ class _ClassifyBatch:
                 "_pid": [os.getpid()] * n, "_batch": [self.batches] * n, "_sessions": [_sessions_built] * n}
 
 
-def _plan(inputs: list[str], max_bytes: int | None, stdin=None) -> list[dict]:
+def _plan(inputs: list[str], max_bytes: int | None, stdin=None) -> Iterator[list[dict]]:
+    """The work, a chunk of CHUNK rows at a time: {id, path, data, error} per document."""
     rows = []
     for doc_id, item in iter_documents(inputs, stdin=stdin, max_bytes=max_bytes, lazy=True):
         row = {"id": doc_id, "path": "", "data": b"", "error": ""}
@@ -101,7 +102,11 @@ def _plan(inputs: list[str], max_bytes: int | None, stdin=None) -> list[dict]:
         else:
             row["data"] = item
         rows.append(row)
-    return rows
+        if len(rows) == CHUNK:
+            yield rows
+            rows = []
+    if rows:
+        yield rows
 
 
 def classify_with_ray(model: str | os.PathLike, inputs: list[str], *, k: int = 1, max_bytes: int | None = None,
@@ -134,17 +139,19 @@ def classify_with_ray(model: str | os.PathLike, inputs: list[str], *, k: int = 1
     ctx.enable_progress_bars = progress
     ctx.print_on_execution_start = False
 
-    planned = _plan(inputs, max_bytes, stdin)
-    if not planned:
+    # One block per chunk of CHUNK documents, one batch per block: the same chunks as the
+    # local engine, so that onnxruntime sees the same batches and the scores are bit-equal.
+    # Each block goes to the object store as soon as it is planned (which spills to disk
+    # when full), so the driver holds one chunk, not the input: archive members and stdin
+    # lines carry their bytes.
+    import pyarrow as pa
+    blocks = [ray.put(pa.Table.from_pylist(chunk)) for chunk in _plan(inputs, max_bytes, stdin)]
+    if not blocks:
         return
     if workers <= 0:
         workers = max(1, int(ray.cluster_resources().get("CPU", 1) // threads_per_worker))
-    # One block per chunk of CHUNK documents, one batch per block: the same chunks as the
-    # local engine, so that onnxruntime sees the same batches and the scores are bit-equal.
-    import pyarrow as pa
-    blocks = [pa.Table.from_pylist(planned[i:i + CHUNK]) for i in range(0, len(planned), CHUNK)]
     workers = min(workers, len(blocks))  # an actor without a chunk to classify only costs start-up
-    ds = ray.data.from_arrow(blocks)
+    ds = ray.data.from_arrow_refs(blocks)
     ds = ds.map_batches(_ClassifyBatch, batch_size=None, batch_format="numpy",
                         compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=threads_per_worker,
                         fn_constructor_args=([model_ref], k, max_bytes, threads_per_worker, batch_size))
