@@ -363,7 +363,9 @@ def main(argv: list[str] | None = None) -> int:
             message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         else:
             message = f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} (rerun with --debug)"
-        _log(f"fastnews {args.command}: error: {message}")
+        # Under torchrun every process reports its own failure: say which one it is.
+        rank = f" (rank {os.environ['RANK']})" if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""
+        _log(f"fastnews {args.command}{rank}: error: {message}")
         return EXIT_FAIL
 
 

@@ -106,12 +106,29 @@ def shutdown(world: World) -> None:
         dist.destroy_process_group()
 
 
+# torchrun, minus its Python traceback and failure table when a worker fails: each
+# worker has already said what went wrong, in one line.
+_TORCHRUN = """
+import logging, sys
+from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+from torch.distributed.run import parse_args, run
+logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
+try:
+    run(parse_args(sys.argv[1:]))
+except ChildFailedError as exc:
+    codes = [f.exitcode for f in exc.failures.values()]
+    sys.exit(next((c for c in codes if c > 0), 1))
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
 def launch(nproc: int, argv: list[str]) -> int:
     """Run `python -m fastnews <argv>` in nproc processes under torchrun; its exit status.
 
     --standalone gives a single-machine rendezvous on a free port. For several machines,
     call torchrun yourself with --nnodes and --rdzv-endpoint."""
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+    cmd = [sys.executable, "-c", _TORCHRUN, "--standalone", f"--nproc-per-node={nproc}",
            "-m", "fastnews", *argv]
     # torchrun would set 1 thread per process and warn; share the cores out instead.
     env = {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // nproc)), **os.environ}

@@ -115,3 +115,11 @@ def test_a_rank_with_an_empty_shard_still_takes_part():
     assert idx.tolist() == [7] and weight == 0.0  # a stand-in document with no weight
     idx, weight = World(rank=1, size=2).shard(np.arange(5))
     assert idx.tolist() == [1, 3] and weight == 1.0
+
+
+def test_a_failing_launch_says_why_in_one_line_per_rank(tmp_path):
+    done = _train(["--nproc", "2", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "run")], tmp_path)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert sorted(done.stderr.strip().splitlines()) == [
+        f"fastnews train (rank {r}): error: no such corpus: {tmp_path / 'missing'}" for r in (0, 1)]
