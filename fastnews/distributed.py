@@ -109,16 +109,19 @@ def shutdown(world: World) -> None:
 # torchrun, minus its Python traceback and failure table when a worker fails: each
 # worker has already said what went wrong, in one line.
 _TORCHRUN = """
-import logging, sys
+import logging, os, sys
+os.environ["LOGLEVEL"] = "CRITICAL"  # read by torch.distributed.elastic's loggers as they are made
+from torch.distributed.elastic.multiprocessing.api import SignalException
 from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 from torch.distributed.run import parse_args, run
 logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
+del os.environ["LOGLEVEL"]  # not for the workers
 try:
     run(parse_args(sys.argv[1:]))
 except ChildFailedError as exc:
     codes = [f.exitcode for f in exc.failures.values()]
     sys.exit(next((c for c in codes if c > 0), 1))
-except KeyboardInterrupt:
+except (KeyboardInterrupt, SignalException):  # Ctrl-C: the workers saved and said so
     sys.exit(130)
 """
 
