@@ -152,13 +152,8 @@ def iter_tree(root: Path, max_bytes: int | None = None, lazy: bool = False
                 continue
             full = os.path.join(dirpath, name)
             rel = full[skip:].replace(os.sep, "/")
-            if lazy:
-                yield rel, FileRef(full)
-                continue
-            try:
-                yield rel, read_file(full, max_bytes)
-            except Exception as exc:
-                yield rel, exc
+            ref = FileRef(full)
+            yield rel, ref if lazy else ref.read(max_bytes)
 
 
 def iter_documents(inputs: list[str], stdin=None, max_bytes: int | None = None, lazy: bool = False

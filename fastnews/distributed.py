@@ -72,10 +72,6 @@ class World:
         dist.broadcast_object_list(box, src=0)
         return box[0]
 
-    def barrier(self) -> None:
-        if self.enabled:
-            dist.barrier()
-
 
 def world_from_env() -> World:
     env = os.environ
