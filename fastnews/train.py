@@ -224,8 +224,12 @@ def prepare_data(cfg: TrainConfig, log=print) -> Splits:
 
 
 def train(cfg: TrainConfig, resume: str | os.PathLike | None = None, progress: bool = True,
-          log=print) -> RunResult:
+          log=print, on_epoch=None) -> RunResult:
     """Train, evaluate on the test split, and write a run directory.
+
+    on_epoch(epoch, model, tokenizer), if given, is called on rank 0 after each epoch's
+    checkpoint, outside the epoch's timing (bench/train.py scores the test split there,
+    for the record; nothing in training reads what it does).
 
     Under torchrun (WORLD_SIZE > 1) every process calls this; they train one model
     with DistributedDataParallel, and only rank 0 logs and writes (see distributed.py)."""
@@ -373,6 +377,8 @@ def train(cfg: TrainConfig, resume: str | os.PathLike | None = None, progress: b
                       run_dir / "checkpoint.pt")
             log(f"epoch {epoch:2d}  loss {train_loss:.4f}  val acc {val_acc:.4f}{' *' if improved else '  '} "
                 f"{seconds:6.1f}s  {len(train_idx) / seconds:7.0f} docs/s")
+            if on_epoch is not None and world.is_main:
+                on_epoch(epoch, model, tok)
     except KeyboardInterrupt:
         log(f"interrupted; the last finished epoch is saved. Continue with: fastnews train --resume {run_dir}")
         raise
