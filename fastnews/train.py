@@ -339,7 +339,7 @@ def train(cfg: TrainConfig, resume: str | os.PathLike | None = None, progress: b
             t_epoch = time.perf_counter()
             bar = tqdm(total=len(train_idx), unit="doc", unit_scale=True, disable=not progress or None,
                        desc=f"epoch {epoch}/{cfg.epochs}", leave=False, dynamic_ncols=True)
-            for batch in batches:
+            for step, batch in enumerate(batches, start=1):
                 idx, weight = world.shard(batch)
                 width = int(data["train"].lengths[idx].max())
                 sel = torch.from_numpy(idx).to(device, non_blocking=True)
@@ -355,6 +355,10 @@ def train(cfg: TrainConfig, resume: str | os.PathLike | None = None, progress: b
                 sched.step()
                 loss_sum += shard_loss.detach()
                 bar.update(len(batch))
+                if not bar.disable and step % 32 == 0:
+                    # The running loss, read once per 32 batches: the only host sync in
+                    # the epoch, and only when the bar is shown. (Rank 0's shard.)
+                    bar.set_postfix(loss=f"{float(loss_sum) / (bar.n / world.size):.4f}", refresh=False)
             bar.close()
             seconds = time.perf_counter() - t_epoch
             val_right = (torch.from_numpy(predict_logits(model, val_mine).argmax(1)).to(device) == val_mine.labels).sum()
