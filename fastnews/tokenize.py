@@ -374,15 +374,8 @@ def _count_docs(buf, doc_off, d, d1, is_sep, lower, ascii_low, tokens, n_tok, co
                 k = slots[i]
                 if k < 0:
                     break
-                if whash[k] == h and wstop[k] - wstart[k] == wlen:
-                    o = wstart[k]
-                    same = True
-                    for t in range(wlen):
-                        if wbuf[o + t] != wbuf[top + t]:
-                            same = False
-                            break
-                    if same:
-                        break
+                if whash[k] == h and _bytes_equal(wbuf, wstart[k], wstop[k], wbuf, top, n):
+                    break
                 i = (i + 1) & mask
             if k < 0:  # a new word: keep its bytes where they are
                 k = n_w
