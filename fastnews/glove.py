@@ -25,11 +25,16 @@ import os
 import shutil
 import tempfile
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numba as nb
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.cpython.unsafe.numbers import trailing_zeros
+from numba.extending import intrinsic
 
 from fastnews.corpus import fastnews_home
 from fastnews.strtable import StringTable, _lookup_all, encode_words
@@ -169,55 +174,154 @@ def _parse_float(buf, a, b, pow10):
     return (-v if neg else v), _OK, i
 
 
+# Eight bytes at a time: the common "[-]ddd.ddddd" value without a branch per byte.
+
+_ZEROS = np.uint64(0x3030303030303030)  # '0' in every byte
+_LOW7 = np.uint64(0x7F7F7F7F7F7F7F7F)
+_PLUS118 = np.uint64(0x7676767676767676)  # 128 - 10: a byte >= 10 reaches the high bit
+_PAIR_MASK = np.uint64(0x000000FF000000FF)
+_MUL1 = np.uint64(100 + (1000000 << 32))
+_MUL2 = np.uint64(1 + (10000 << 32))
+_U8, _U32 = np.uint64(8), np.uint64(0xFFFFFFFF)
+_POW10_INT = np.array([10 ** k for k in range(9)], np.uint64)
+
+
+@intrinsic
+def _load8(typingctx, arr, idx):
+    """arr[idx:idx + 8] as one little-endian uint64 (one unaligned load; no bounds check)."""
+    def codegen(context, builder, sig, args):
+        data = context.make_array(sig.args[0])(context, builder, args[0]).data
+        ptr = builder.bitcast(builder.gep(data, [args[1]]), ir.IntType(64).as_pointer())
+        return builder.load(ptr, align=1)
+    return types.uint64(arr, types.intp), codegen
+
+
+@nb.njit(cache=True, inline="always")
+def _nondigits(w):
+    """The high bit of every byte of w that is not an ASCII digit: x = byte ^ '0' is
+    below 10 exactly for digits, and (x & 0x7F) + 118 carries into bit 7 when x >= 10."""
+    x = w ^ _ZEROS
+    return (((x & _LOW7) + _PLUS118) | x) & _HIGH
+
+
+@nb.njit(cache=True, inline="always")
+def _first(mask):
+    """Index of the first byte flagged in a _nondigits mask (mask != 0)."""
+    return np.int64(trailing_zeros(mask)) >> 3
+
+
+@nb.njit(cache=True, inline="always")
+def _eight_digits(w):
+    """The value of 8 ASCII digits, the first in the low byte (three multiplies)."""
+    w = w - _ZEROS
+    w = w * np.uint64(10) + (w >> _U8)
+    return (((w & _PAIR_MASK) * _MUL1 + ((w >> np.uint64(16)) & _PAIR_MASK) * _MUL2) >> np.uint64(32)) & _U32
+
+
+@nb.njit(cache=True, inline="always")
+def _leading_digits(w, k):
+    """The value of the first k (1..8) bytes of w, all digits: shifted to the top, with
+    '0's shifted in below as leading zeros."""
+    s = np.uint64(64 - 8 * k)
+    return _eight_digits((w << s) | ((_ZEROS >> np.uint64(1)) >> (np.uint64(63) - s)))
+
+
+@nb.njit(cache=True, inline="always")
+def _parse_plain(buf, p, pow10):
+    """A value "[-]D.F" at buf[p], 1-7 digits D and at least one digit F, 15 digits at
+    most, as _parse_float computes it: the mantissa DF divided once by 10^len(F).
+    Returns (value, ok, stop); not ok means anything else (no dot, an exponent, more
+    digits), for _parse_float to decide. Reads up to 17 bytes past p."""
+    neg = np.int64(buf[p] == 45)
+    p += neg  # no branch: the sign is a coin toss in GloVe files
+    head = _load8(buf, p)
+    nd = _nondigits(head)
+    if nd == 0:
+        return 0.0, False, p
+    d = _first(nd)
+    if d == 0 or buf[p + d] != 46:
+        return 0.0, False, p
+    # The digits without the dot: head's first d bytes, then the bytes from p + 1 on
+    # (byte j of that load, j >= d, is the (j - d)th digit after the dot).
+    below = (np.uint64(1) << np.uint64(8 * d)) - np.uint64(1)
+    digits = (head & below) | (_load8(buf, p + 1) & ~below)
+    nd = _nondigits(digits)
+    if nd != 0:
+        n = _first(nd)
+        mant = _leading_digits(digits, n) if n > d else np.uint64(0)
+    else:  # 8 digits or more: the rest continue at p + 9
+        rest = _load8(buf, p + 9)
+        nd = _nondigits(rest)
+        if nd == 0:
+            return 0.0, False, p
+        g = _first(nd)
+        n = 8 + g
+        mant = _eight_digits(digits) * _POW10_INT[g]
+        if g:
+            mant += _leading_digits(rest, g)
+    f = n - d
+    if f == 0:
+        return 0.0, False, p
+    return float(np.int64(mant)) / pow10[f] * (1 - 2 * neg), True, p + n + 1
+
+
 @nb.njit(cache=True, parallel=True)
 def _parse_lines(buf, starts, ends, dim, pow10, vectors, word_start, word_end, status):
     for ln in nb.prange(starts.shape[0]):
-        s, e = starts[ln], ends[ln]
-        while e > s and (buf[e - 1] == 13 or buf[e - 1] == 32):  # CR of CRLF, trailing spaces
-            e -= 1
-        if e == s:
-            status[ln] = _BLANK
-            continue
-        # Fast path, one pass forward: a word without spaces, then exactly dim values.
-        q = s
-        while q < e and buf[q] != 32:
-            q += 1
-        fast = s < q < e
-        p = q + 1
-        for k in range(dim if fast else 0):
+        _parse_line(buf, starts[ln], ends[ln], dim, pow10, ln, vectors, word_start, word_end, status)
+
+
+@nb.njit(cache=True, inline="always")
+def _parse_line(buf, s, e, dim, pow10, ln, vectors, word_start, word_end, status):
+    while e > s and (buf[e - 1] == 13 or buf[e - 1] == 32):  # CR of CRLF, trailing spaces
+        e -= 1
+    if e == s:
+        status[ln] = _BLANK
+        return
+    # Fast path, one pass forward: a word without spaces, then exactly dim values.
+    q = s
+    while q < e and buf[q] != 32:
+        q += 1
+    fast = s < q < e
+    p = q + 1
+    wide = e + 32 <= buf.shape[0]  # room for _parse_plain's 8-byte loads
+    for k in range(dim if fast else 0):
+        v, plain, stop = _parse_plain(buf, p, pow10) if wide else (0.0, False, p)
+        fs = _OK
+        if not plain or stop > e:
             v, fs, stop = _parse_float(buf, p, e, pow10)
-            if fs != _OK or stop == p or (stop != e if k == dim - 1 else (stop >= e or buf[stop] != 32)):
-                fast = False
-                break
-            vectors[ln, k] = v
-            p = stop + 1
-        if fast:
-            status[ln] = _OK
-            word_start[ln] = s
-            word_end[ln] = q
-            continue
-        # Otherwise split on the last dim spaces (words may hold spaces), and say what is wrong.
-        st = _OK
-        p = e
-        for k in range(dim):
-            q = p - 1
-            while q >= s and buf[q] != 32:
-                q -= 1
-            if q < s:
-                st = _TOO_FEW
-                break
-            v, fs, stop = _parse_float(buf, q + 1, p, pow10)
-            if fs == _OK and stop != p:
-                fs = _BAD_NUMBER
-            if fs != _OK and st == _OK:
-                st = fs
-            vectors[ln, dim - 1 - k] = v
-            p = q
-        if st == _OK and p == s:
-            st = _TOO_FEW  # values but no word
-        status[ln] = st
+        if fs != _OK or stop == p or (stop != e if k == dim - 1 else (stop >= e or buf[stop] != 32)):
+            fast = False
+            break
+        vectors[ln, k] = v
+        p = stop + 1
+    if fast:
+        status[ln] = _OK
         word_start[ln] = s
-        word_end[ln] = p
+        word_end[ln] = q
+        return
+    # Otherwise split on the last dim spaces (words may hold spaces), and say what is wrong.
+    st = _OK
+    p = e
+    for k in range(dim):
+        q = p - 1
+        while q >= s and buf[q] != 32:
+            q -= 1
+        if q < s:
+            st = _TOO_FEW
+            break
+        v, fs, stop = _parse_float(buf, q + 1, p, pow10)
+        if fs == _OK and stop != p:
+            fs = _BAD_NUMBER
+        if fs != _OK and st == _OK:
+            st = fs
+        vectors[ln, dim - 1 - k] = v
+        p = q
+    if st == _OK and p == s:
+        st = _TOO_FEW  # values but no word
+    status[ln] = st
+    word_start[ln] = s
+    word_end[ln] = p
 
 
 @nb.njit(cache=True, parallel=True)
@@ -252,9 +356,12 @@ def _first_line_dim(buf: np.ndarray) -> int:
     return len(fields) - 1
 
 
-def parse_text(path: str | os.PathLike, dim: int | None = None):
+def parse_text(path: str | os.PathLike, dim: int | None = None, alloc=np.empty):
     """Parse a GloVe text file. Returns (words_buf, word_offsets, vectors float32 [n, dim],
-    line_numbers of the rows kept). Duplicated words keep their first vector."""
+    line_numbers of the rows kept). Duplicated words keep their first vector.
+
+    alloc(shape, dtype) makes the array the values are parsed into (``convert`` passes
+    one mapped onto the store's file)."""
     path = Path(path)
     if path.stat().st_size == 0:
         raise GloveError(f"{path}: empty file")
@@ -266,7 +373,7 @@ def parse_text(path: str | os.PathLike, dim: int | None = None):
     n = starts.shape[0]
     # Parsed to the correctly rounded float64, then stored as float32: the same two
     # roundings as float(text) -> np.float32, which is how the reference arrays were made.
-    vectors = np.empty((n, dim), np.float32)
+    vectors = alloc((n, dim), np.float32)
     word_start = np.zeros(n, np.int64)
     word_end = np.zeros(n, np.int64)
     status = np.empty(n, np.uint8)
@@ -308,25 +415,35 @@ def _check_extra_values(buf, word_start, word_end, spaced, rows, dim, path):
                          f"(mixed dimensions)")
 
 
-def _write_store(store: Path, words, offsets, vectors, meta: dict) -> np.ndarray:
-    """Write every file into a temporary sibling folder, then rename it into place.
-    Returns keep: False for rows dropped as repeats of an earlier word."""
-    table, keep = StringTable.build(words, offsets)
-    if not keep.all():
-        vectors = vectors[keep]
-    meta.update(n_words=table.size, dim=int(vectors.shape[1]), duplicates=int((~keep).sum()),
-                std=float(np.std(vectors[:100_000])), store_version=STORE_VERSION)
+@contextmanager
+def _staging(store: Path):
+    """A temporary sibling folder that replaces ``store`` when the block succeeds."""
     store.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=store.name + ".tmp-", dir=store.parent))
     try:
-        for name, arr in zip(_ARRAYS, (vectors, table.buf, table.offsets, table.hashes, table.slots)):
-            np.save(tmp / f"{name}.npy", np.ascontiguousarray(arr))
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+        yield tmp
         if store.exists():
             shutil.rmtree(store)
         os.replace(tmp, store)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _write_store(folder: Path, words, offsets, vectors, meta: dict) -> np.ndarray:
+    """Write every file of a store into folder (a ``_staging`` folder). vectors may
+    already be folder/vectors.npy, mapped. Returns keep: False for rows dropped as
+    repeats of an earlier word."""
+    table, keep = StringTable.build(words, offsets)
+    if not keep.all():
+        vectors = vectors[keep]  # an in-memory copy, saved over the mapped file below
+    meta.update(n_words=table.size, dim=int(vectors.shape[1]), duplicates=int((~keep).sum()),
+                std=float(np.std(vectors[:100_000])), store_version=STORE_VERSION)
+    arrays = dict(zip(_ARRAYS, (vectors, table.buf, table.offsets, table.hashes, table.slots)))
+    if isinstance(vectors, np.memmap) and Path(vectors.filename) == (folder / "vectors.npy").resolve():
+        del arrays["vectors"]  # parsed in place: the page cache writes it out like np.save would
+    for name, arr in arrays.items():
+        np.save(folder / f"{name}.npy", np.ascontiguousarray(arr))
+    (folder / "meta.json").write_text(json.dumps(meta, indent=1))
     return keep
 
 
@@ -345,8 +462,15 @@ def convert(path: str | os.PathLike, store: str | os.PathLike | None = None, dim
     """Convert a GloVe text file into a store (always; see ``load`` for the cached path)."""
     path = Path(path)
     store = Path(store) if store else default_store_dir(path)
-    words, offsets, vectors, lines = parse_text(path, dim)
-    keep = _write_store(store, words, offsets, vectors, _source_stamp(path))
+    with _staging(store) as folder:
+        # Parsed straight into the store's mapped file: a fresh 80 MB anonymous array
+        # costs 50-130 ms of page faults on this VM, and np.save copies it out again.
+        def mapped(shape, dtype):
+            return np.lib.format.open_memmap(folder / "vectors.npy", "w+", dtype, shape)
+
+        words, offsets, vectors, lines = parse_text(path, dim, mapped)
+        keep = _write_store(folder, words, offsets, vectors, _source_stamp(path))
+        del vectors
     if not keep.all():
         first_dup = int(np.flatnonzero(~keep)[0])
         word = bytes(words[offsets[first_dup]:offsets[first_dup + 1]]).decode("utf-8", "replace")
@@ -367,7 +491,8 @@ def _convert_package(store: Path) -> Path:
     words = pq.read_table(root / "glove_6B_index.parquet").column("index").to_pylist()
     buf, offsets = encode_words(words)
     meta = {**_source_stamp(_package_vectors()), "package": DEFAULT_PACKAGE}
-    _write_store(store, buf, offsets, vectors, meta)
+    with _staging(store) as folder:
+        _write_store(folder, buf, offsets, vectors, meta)
     return store
 
 

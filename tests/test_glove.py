@@ -1,6 +1,7 @@
 """GloVe text parsing and the memory-mapped store, against a simple parser."""
 
 import os
+import re
 import time
 import warnings
 
@@ -95,6 +96,28 @@ def test_fuzz_parser_against_simple_parser(tmp_path, rows, crlf, final_newline):
         store = glove.GloveStore.open(glove.convert(p, tmp_path / "store"))
     assert store.table.words() == words
     np.testing.assert_array_equal(store.vectors, np.array(vectors, np.float64).astype(np.float32))
+
+
+plain_number = st.one_of(
+    st.floats(-1e4, 1e4).map(lambda v: "%.*f" % (len(repr(v)) % 12, v)),  # 0-11 digits after the dot
+    st.from_regex(r"\A[-+]?[0-9]{0,9}\.?[0-9]{0,18}([eE][-+]?[0-9]{1,2})?\Z"),
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(plain_number, st.sampled_from([" 99999999.99999999", "\n", "e5 7", ".5", "x"]))
+def test_eight_byte_value_parser_against_float(text, after):
+    """_parse_plain (the 8-bytes-at-a-time path) either declines or gives float(text)
+    exactly, and stops right after the number; it must take GloVe's usual forms."""
+    raw = (text + after).encode() + b" " * 32
+    value, ok, stop = glove._parse_plain(np.frombuffer(raw, np.uint8), 0, glove._POW10)
+    usual = re.fullmatch(r"-?([0-9]{1,7})\.([0-9]+)", text)
+    if usual and len(usual[1]) + len(usual[2]) <= 15 and not after[0].isdigit() and after[0] != ".":
+        assert ok, text
+    if ok:
+        number = re.match(r"[-+]?[0-9]*\.?[0-9]*", text + after)[0]
+        assert stop == len(number)
+        assert value == float(number) and np.signbit(value) == np.signbit(float(number))
 
 
 def _is_float(s):
