@@ -17,6 +17,7 @@ if sys.path and sys.path[0].rstrip("/").endswith("bench"):
 
 import argparse  # noqa: E402
 import json
+import shutil
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -63,7 +64,11 @@ def main() -> None:
     rows.append(("seed loader (dict, line by line)", t_seed))
     fig.update(seed_s=t_seed, seed_mb_s=mb / t_seed)
 
-    t_conv, store_dir = min(timed(lambda: glove.convert(txt, work / "store")) for _ in range(3))
+    def first_conversion():
+        shutil.rmtree(work / "store", ignore_errors=True)  # untimed: a user's conversion replaces nothing
+        return timed(lambda: glove.convert(txt, work / "store"))
+
+    t_conv, store_dir = min(first_conversion() for _ in range(3))
     rows.append(("fastnews convert (one time; best of 3)", t_conv))
     fig.update(fastnews_convert_s=t_conv, fastnews_convert_mb_s=mb / t_conv, convert_ratio_vs_seed=t_seed / t_conv)
 
