@@ -35,7 +35,10 @@ from dataclasses import asdict, dataclass
 import numba as nb
 import numpy as np
 
-from fastnews.strtable import StringTable, _bytes_equal, encode_words, fnv1a, probe
+from numba.cpython.unsafe.numbers import trailing_zeros
+
+from fastnews.strtable import (HIGH_BITS, LOW7_BITS, StringTable, _bytes_equal, encode_words, fnv1a, load8,
+                               low_bytes, probe, store8)
 
 PAD_ID = 0
 UNK_ID = 1
@@ -232,8 +235,53 @@ def _encode_all(buf, doc_off, is_sep, lower, slots, hashes, offsets, vbuf,
         _finish_row(row, n, max_len, keep_last, pad_front)
 
 
+# ---------------------------------------------------------------------------
+# Counting (fit). Words are hashed, compared and copied 8 bytes at a time, and an
+# ASCII document is split through a bitmap of its word bytes.
+
+def _ascii_separator_ranges() -> list[tuple[int, int]]:
+    """The ASCII separators of SPLIT_RULE as inclusive (low, high) runs of bytes."""
+    sep = [chr(c).isspace() or chr(c) in KERAS_FILTERS for c in range(128)]
+    runs, c = [], 0
+    while c < 128:
+        if sep[c]:
+            start = c
+            while c + 1 < 128 and sep[c + 1]:
+                c += 1
+            runs.append((start, c))
+        c += 1
+    return runs
+
+
+# Byte b (< 0x80) is in [lo, hi] when b + (0x80 - lo) reaches bit 7 and b + (0x7F - hi)
+# does not; with bit 7 of every byte cleared first, no sum carries into the next byte.
+_ONES = 0x0101010101010101
+_SEP_LO = np.array([(0x80 - lo) * _ONES for lo, _ in _ascii_separator_ranges()], np.uint64)
+_SEP_HI = np.array([(0x7F - hi) * _ONES for _, hi in _ascii_separator_ranges()], np.uint64)
+_UPPER_LO, _UPPER_HI = np.uint64((0x80 - 0x41) * _ONES), np.uint64((0x7F - 0x5A) * _ONES)  # 'A'..'Z'
+ASCII_FOLD = np.uint64(0x20 * _ONES)  # the bit that lowercases 'A'..'Z'
+_MOVEMASK = np.uint64(0x0102040810204080)
+_ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
 _MIX1 = np.uint64(0xFF51AFD7ED558CCD)
 _MIX2 = np.uint64(0xC4CEB9FE1A85EC53)
+
+
+@nb.njit(cache=True, inline="always")
+def _word_bytes(x):
+    """Flag mask of the bytes of x that are ASCII and not separators."""
+    y = x & LOW7_BITS
+    sep = np.uint64(0)
+    for r in range(_SEP_LO.shape[0]):
+        sep |= (y + _SEP_LO[r]) & ~(y + _SEP_HI[r])
+    return ~(sep | x) & HIGH_BITS
+
+
+@nb.njit(cache=True, inline="always")
+def _fold(x, fold):
+    """x with its ASCII capitals lowered (fold = ASCII_FOLD) or unchanged (fold = 0)."""
+    y = x & LOW7_BITS
+    upper = (y + _UPPER_LO) & ~(y + _UPPER_HI) & ~x & HIGH_BITS
+    return x | ((upper >> np.uint64(2)) & fold)
 
 
 @nb.njit(cache=True, inline="always")
@@ -243,19 +291,71 @@ def _absorb(h, block):
     return (h << np.uint64(31)) | (h >> np.uint64(33))
 
 
+@nb.njit(cache=True, inline="always")
+def _hash_word(wbuf, a, b):
+    """Hash of the word wbuf[a:b], 8 bytes at a time. Reads up to 7 bytes past b."""
+    h = np.uint64(0)
+    while a + 8 <= b:
+        h = _absorb(h, load8(wbuf, a))
+        a += 8
+    h = _absorb(h, (load8(wbuf, a) & low_bytes(b - a)) ^ (np.uint64(b - a) << np.uint64(56)))
+    h ^= h >> np.uint64(33)
+    h *= _MIX2
+    return h ^ (h >> np.uint64(33))
+
+
+@nb.njit(cache=True, inline="always")
+def _same_word(wbuf, s0, s1, a, b):
+    """wbuf[s0:s1] == wbuf[a:b], 8 bytes at a time."""
+    if s1 - s0 != b - a:
+        return False
+    while a + 8 <= b:
+        if load8(wbuf, s0) != load8(wbuf, a):
+            return False
+        a += 8
+        s0 += 8
+    return ((load8(wbuf, s0) ^ load8(wbuf, a)) & low_bytes(b - a)) == 0
+
+
+@nb.njit(cache=True, inline="always")
+def _ascii_bitmap(buf, pos, end, bits):
+    """bits[w] bit j <- whether byte buf[pos + 64 w + j] is a word byte (ASCII, not a
+    separator), 8 bytes classified at once; bits ends with a zero word. Returns False,
+    with bits unfinished, when the text holds a non-ASCII byte."""
+    n_blocks = (end - pos + 7) >> 3
+    high = np.uint64(0)
+    m = np.uint64(0)
+    for blk in range(n_blocks):
+        q = pos + 8 * blk
+        x = load8(buf, q)
+        flags = _word_bytes(x)
+        if end - q < 8:  # the bytes after the text are not its words (NUL is a word byte)
+            x &= low_bytes(end - q)
+            flags &= low_bytes(end - q)
+        high |= x
+        packed = ((flags >> np.uint64(7)) * _MOVEMASK) >> np.uint64(56)  # 8 flags -> 8 bits
+        m |= packed << np.uint64(8 * (blk & 7))
+        if blk & 7 == 7:
+            bits[blk >> 3] = m
+            m = np.uint64(0)
+    if n_blocks & 7:
+        bits[n_blocks >> 3] = m
+    bits[(n_blocks + 7) >> 3] = 0
+    return (high & HIGH_BITS) == 0
+
+
 @nb.njit(cache=True, nogil=True)
-def _count_part(buf, doc_off, d0, d1, is_sep, lower):
+def _count_part(buf, doc_off, d0, d1, is_sep, lower, fold):
     """Split documents d0..d1 and number their distinct words in order of first occurrence.
 
-    One pass over the bytes: each word is lowered straight into the part's word store
-    (kept only if it is new), hashed as it is copied, and probed in the part's own
-    hash table. Returns
+    One pass over the bytes, each word hashed and probed in the part's own hash
+    table and its bytes kept only if it is new. Returns
         tokens   int32 [n_tokens]   the part's words, as distinct-word numbers
         counts   int64 [d1 - d0]    words per document
         wbuf, wstart, wstop         distinct word k is wbuf[wstart[k]:wstop[k]]
-        whash    uint64 [n_words]   its hash (bytes gathered 8 at a time, one multiply
-                                    per 8: cheaper than FNV's multiply per byte)
+        whash    uint64 [n_words]   its hash (8 bytes at a time, one multiply per 8)
         wcount   int64 [n_words]    how often it occurs in the part
+    buf must have 8 readable bytes after doc_off[d1].
 
     The arrays grow here, between calls to _count_docs, and never inside it: numba
     reference-counts an array variable that is reassigned in a loop on every pass,
@@ -263,6 +363,10 @@ def _count_part(buf, doc_off, d0, d1, is_sep, lower):
     n_bytes = doc_off[d1] - doc_off[d0]
     tokens = np.empty(n_bytes // 2 + (d1 - d0) + 1, np.int32)  # a word takes a byte and a separator
     counts = np.zeros(d1 - d0, np.int64)
+    longest = 0
+    for d in range(d0, d1):
+        longest = max(longest, doc_off[d + 1] - doc_off[d])
+    bits = np.empty(longest // 64 + 2, np.uint64)
     wbuf = np.empty(1 << 16, np.uint8)
     wstart = np.empty(1 << 12, np.int64)
     wstop = np.empty(1 << 12, np.int64)
@@ -272,13 +376,13 @@ def _count_part(buf, doc_off, d0, d1, is_sep, lower):
     ascii_low = np.where(is_sep[:128] != 0, -1, lower[:128]).astype(np.int16)
     d, n_tok, top, n_w = d0, 0, 0, 0
     while True:
-        d, n_tok, top, n_w = _count_docs(buf, doc_off, d, d1, is_sep, lower, ascii_low, tokens, n_tok, counts, d0,
-                                         wbuf, top, wstart, wstop, whash, wcount, n_w, slots)
+        d, n_tok, top, n_w = _count_docs(buf, doc_off, d, d1, is_sep, lower, ascii_low, fold, bits, tokens, n_tok,
+                                         counts, d0, wbuf, top, wstart, wstop, whash, wcount, n_w, slots)
         if d == d1:
             break
         # Document d may not fit: make room for all of its bytes as new words.
         size = doc_off[d + 1] - doc_off[d]
-        while top + 2 * size + 8 > wbuf.shape[0]:
+        while top + 2 * size + 16 > wbuf.shape[0]:
             wbuf = np.concatenate((wbuf, np.empty(wbuf.shape[0], np.uint8)))
         while n_w + size // 2 + 1 > wstart.shape[0]:
             more = wstart.shape[0]
@@ -300,90 +404,104 @@ def _count_part(buf, doc_off, d0, d1, is_sep, lower):
 
 
 @nb.njit(cache=True, nogil=True)
-def _count_docs(buf, doc_off, d, d1, is_sep, lower, ascii_low, tokens, n_tok, counts, d0,
+def _count_docs(buf, doc_off, d, d1, is_sep, lower, ascii_low, fold, bits, tokens, n_tok, counts, d0,
                 wbuf, top, wstart, wstop, whash, wcount, n_w, slots):
     """The word loop of _count_part, from document d until d1 or until the next document
     might not fit in the arrays. Returns (next document, n_tok, top, n_w).
-    ascii_low int16 [128]: -1 for an ASCII separator, else the lowered byte (one load
-    per ASCII byte instead of two)."""
+
+    An ASCII document (all but 31 of 20news's 18,846) is first turned into a bitmap of
+    its word bytes, and its words are read off the bitmap with bit scans, so finding
+    the next word does not wait on classifying bytes one at a time. Any other document
+    takes the byte loop, which decodes UTF-8 and lowercases through the tables.
+    ascii_low int16 [128]: -1 for an ASCII separator, else the lowered byte."""
     mask = slots.shape[0] - 1
     while d < d1:
         pos, end = doc_off[d], doc_off[d + 1]
         # A lowered document takes at most 1.5x its bytes; each of its words may be new.
-        if top + 2 * (end - pos) + 8 > wbuf.shape[0] or n_w + (end - pos) // 2 + 1 > wstart.shape[0] \
+        if top + 2 * (end - pos) + 16 > wbuf.shape[0] or n_w + (end - pos) // 2 + 1 > wstart.shape[0] \
                 or 2 * (n_w + (end - pos) // 2 + 1) > slots.shape[0]:
             break
         start_tok = n_tok
-        while pos < end:
-            # skip separators (as _next_word does; written out here because a shared
-            # inlined helper measured 10-20 % slower in this loop)
-            while pos < end:
-                b = buf[pos]
-                if b < 0x80:
-                    if ascii_low[b] >= 0:
-                        break
-                    pos += 1
-                else:
-                    cp, length = _decode(buf, pos, end)
-                    if is_sep[cp] == 0:
-                        break
-                    pos += length
-            if pos >= end:
-                break
-            # copy the word, lowered, to the top of the store; hash as we go
-            n = top
-            h = np.uint64(0)
-            acc = np.uint64(0)  # the last up to 8 bytes, mixed into h 8 at a time
-            while pos < end:
-                b = buf[pos]
-                if b < 0x80:
-                    low = ascii_low[b]
-                    if low < 0:
-                        break
-                    wbuf[n] = low
-                    n += 1
-                    pos += 1
-                    acc = (acc << np.uint64(8)) | np.uint64(low)
-                    if (n - top) & 7 == 0:
-                        h = _absorb(h, acc)
-                        acc = np.uint64(0)
-                else:
-                    cp, length = _decode(buf, pos, end)
-                    if is_sep[cp]:
-                        break
-                    lcp = lower[cp]
-                    m = n
-                    if lcp < 0:  # U+0130 -> 'i' + U+0307 COMBINING DOT ABOVE
-                        wbuf[n] = 0x69
-                        n = _encode(wbuf, n + 1, 0x307)
+        ascii = _ascii_bitmap(buf, pos, end, bits)
+        n_words = (end - pos + 63) >> 6
+        i = 0  # bitmap position (ASCII texts)
+        while True:
+            # The next word, lowered, to the top of the store: wbuf[top:n].
+            if ascii:
+                w = i >> 6
+                if w >= n_words:
+                    break
+                m = bits[w] & (_ALL << np.uint64(i & 63))
+                while m == 0 and w + 1 < n_words:
+                    w += 1
+                    m = bits[w]
+                if m == 0:
+                    break
+                s = (w << 6) + np.int64(trailing_zeros(m))  # the word's first byte
+                m = ~bits[w] & (_ALL << np.uint64(s & 63))
+                while m == 0:  # the bitmap's final zero word stops this
+                    w += 1
+                    m = ~bits[w]
+                i = (w << 6) + np.int64(trailing_zeros(m))  # one past its last byte
+                for j in range(0, i - s, 8):  # may write 7 bytes past the word: the store has room
+                    store8(wbuf, top + j, _fold(load8(buf, pos + s + j), fold))
+                n = top + i - s
+            else:
+                # skip separators (as _next_word does; written out here because a shared
+                # inlined helper measured 10-20 % slower in this loop)
+                while pos < end:
+                    b = buf[pos]
+                    if b < 0x80:
+                        if ascii_low[b] >= 0:
+                            break
+                        pos += 1
                     else:
-                        n = _encode(wbuf, n, lcp)
-                    for t in range(m, n):
-                        acc = (acc << np.uint64(8)) | np.uint64(wbuf[t])
-                        if (t + 1 - top) & 7 == 0:
-                            h = _absorb(h, acc)
-                            acc = np.uint64(0)
-                    pos += length
-            wlen = n - top
-            h = _absorb(h, acc ^ (np.uint64(wlen) << np.uint64(56)))
-            h ^= h >> np.uint64(33)
-            h *= _MIX2
-            h ^= h >> np.uint64(33)
-            i = np.int64(h & np.uint64(mask))
+                        cp, length = _decode(buf, pos, end)
+                        if is_sep[cp] == 0:
+                            break
+                        pos += length
+                if pos >= end:
+                    break
+                n = top
+                while pos < end:
+                    b = buf[pos]
+                    if b < 0x80:
+                        low = ascii_low[b]
+                        if low < 0:
+                            break
+                        wbuf[n] = low
+                        n += 1
+                        pos += 1
+                    else:
+                        cp, length = _decode(buf, pos, end)
+                        if is_sep[cp]:
+                            break
+                        lcp = lower[cp]
+                        if lcp < 0:  # U+0130 -> 'i' + U+0307 COMBINING DOT ABOVE
+                            wbuf[n] = 0x69
+                            n = _encode(wbuf, n + 1, 0x307)
+                        else:
+                            n = _encode(wbuf, n, lcp)
+                        pos += length
+            # Count it: find it in the part's table, or keep its bytes as a new word.
+            # (Written out here, not in a helper: a helper taking the arrays costs
+            # reference counting on every call, 4x this whole loop.)
+            h = _hash_word(wbuf, top, n)
+            slot = np.int64(h & np.uint64(mask))
             while True:
-                k = slots[i]
+                k = slots[slot]
                 if k < 0:
                     break
-                if whash[k] == h and _bytes_equal(wbuf, wstart[k], wstop[k], wbuf, top, n):
+                if whash[k] == h and _same_word(wbuf, wstart[k], wstop[k], top, n):
                     break
-                i = (i + 1) & mask
-            if k < 0:  # a new word: keep its bytes where they are
+                slot = (slot + 1) & mask
+            if k < 0:
                 k = n_w
                 wstart[k] = top
                 wstop[k] = n
                 whash[k] = h
                 wcount[k] = 0
-                slots[i] = k
+                slots[slot] = k
                 top = n
                 n_w += 1
             wcount[k] += 1
@@ -495,7 +613,7 @@ class Tokenizer:
     def fit_encode(cls, texts: list[str], vocab_size: int = 20000, config: TokenizerConfig = TokenizerConfig(),
                    encode: bool = True) -> tuple["Tokenizer", Encoded | None]:
         """Fit on texts and encode the same texts, splitting them only once."""
-        counted = count_words(*encode_words(texts), config.lowercase)
+        counted = count_words(*encode_words(texts, slack=8), config.lowercase)
         order = np.argsort(-counted.counts, kind="stable")[:vocab_size]
         tok = cls(counted.words(order), config)
         if not encode:
@@ -522,7 +640,7 @@ class Tokenizer:
 
     def split(self, text: str) -> list[str]:
         """The words of one text, as the kernels see them (for inspection and tests)."""
-        counted = count_words(*encode_words([text]), self.config.lowercase)
+        counted = count_words(*encode_words([text], slack=8), self.config.lowercase)
         return counted.words(counted.word_of_token())
 
     def settings(self) -> dict:
@@ -588,17 +706,20 @@ def count_words(buf: np.ndarray, offsets: np.ndarray, lowercase: bool = True) ->
     share nothing. The runs' distinct words are then merged in run order. The result
     does not depend on the number of runs."""
     is_sep, lower = char_tables(lowercase)
+    fold = ASCII_FOLD if lowercase else np.uint64(0)  # str.lower on ASCII only lowers A-Z
+    if buf.shape[0] < offsets[-1] + 8:  # room for 8-byte reads past the last text
+        buf = np.concatenate((buf, np.zeros(8, np.uint8)))
     n_docs = offsets.shape[0] - 1
     n_parts = max(1, min(nb.get_num_threads(), n_docs))
     cuts = np.searchsorted(offsets, np.linspace(0, offsets[-1], n_parts + 1)[1:-1])
     bounds = np.unique(np.concatenate(([0], np.clip(cuts, 0, n_docs), [n_docs])))
     ranges = list(zip(bounds[:-1].tolist(), bounds[1:].tolist())) or [(0, 0)]
     if len(ranges) == 1:
-        parts = [_count_part(buf, offsets, *ranges[0], is_sep, lower)]
+        parts = [_count_part(buf, offsets, *ranges[0], is_sep, lower, fold)]
     else:
         from concurrent.futures import ThreadPoolExecutor
         with ThreadPoolExecutor(len(ranges)) as pool:
-            parts = list(pool.map(lambda r: _count_part(buf, offsets, r[0], r[1], is_sep, lower), ranges))
+            parts = list(pool.map(lambda r: _count_part(buf, offsets, r[0], r[1], is_sep, lower, fold), ranges))
     tokens, per_doc, wbufs, wstarts, wstops, whashes, wcounts = zip(*parts)
     byte_base = np.cumsum([0] + [w.shape[0] for w in wbufs[:-1]])
     entry_base = np.cumsum([0] + [w.shape[0] for w in wstarts[:-1]])
@@ -616,6 +737,6 @@ def count_words(buf: np.ndarray, offsets: np.ndarray, lowercase: bool = True) ->
 
 def word_counts(texts: list[str], lowercase: bool = True) -> tuple[list[str], np.ndarray]:
     """Distinct words by decreasing count (ties: first occurrence first), and their counts."""
-    counted = count_words(*encode_words(texts), lowercase)
+    counted = count_words(*encode_words(texts, slack=8), lowercase)
     order = np.argsort(-counted.counts, kind="stable")
     return counted.words(order), counted.counts[order]
