@@ -1,5 +1,7 @@
 """The numba tokenizer against its pure-Python twin (tests/naive.py)."""
 
+from collections import Counter
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -107,6 +109,33 @@ def test_fuzz_against_twin(texts):
     assert enc.ids.tolist() == rows and enc.lengths.tolist() == lengths
     _, fused = Tokenizer.fit_encode(texts, 6, TokenizerConfig(max_len=5))
     assert fused.ids.tolist() == rows and fused.lengths.tolist() == lengths
+
+
+ascii_text = st.text(alphabet=st.sampled_from("aAbBzZ09'_-. \t\n\x00\x7f\x1c") | st.characters(max_codepoint=127),
+                     max_size=300)
+
+
+@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(ascii_text | st.builds(lambda w, n: " ".join([w] * n), ascii_text, st.integers(1, 9)),
+                min_size=1, max_size=4), st.booleans())
+def test_fuzz_ascii_fast_path_against_twin(texts, lowercase):
+    """ASCII texts take the 8-bytes-at-a-time split in fit: words across 8- and 64-byte
+    boundaries, repeats (probe hits), NUL and control bytes (word bytes), in both cases."""
+    config = TokenizerConfig(max_len=400, lowercase=lowercase)
+    counts = Counter(w for t in texts for w in naive.split(t, lowercase))
+    ranked = naive.fit_vocab(texts, top=len(counts), lowercase=lowercase)
+    words, got = word_counts(texts, lowercase)
+    assert words == ranked and got.tolist() == [counts[w] for w in ranked]
+    tok, fused = Tokenizer.fit_encode(texts, 50, config)
+    rows, lengths = naive.encode(texts, tok.vocab, 400, lowercase=lowercase)
+    assert fused.ids.tolist() == rows and fused.lengths.tolist() == lengths
+
+
+def test_ascii_separator_ranges_match_the_tables():
+    from fastnews.tokenize import _ascii_separator_ranges
+    is_sep, _ = char_tables(True)
+    flagged = {c for lo, hi in _ascii_separator_ranges() for c in range(lo, hi + 1)}
+    assert flagged == {c for c in range(128) if is_sep[c]}
 
 
 @pytest.mark.slow
