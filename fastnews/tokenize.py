@@ -21,7 +21,10 @@ lowercase). No Python object is made per word.
   fit / fit_encode (training): count_words splits runs of consecutive documents,
       one per thread, each counting into a hash table of its own in one pass over
       the bytes; the runs' words are merged in order, ranked, and the same split
-      is mapped to ids, so the texts are read once.
+      is mapped to ids, so the texts are read once. An ASCII document is classified
+      8 bytes at a time into a bitmap of word bytes, and its words are read off the
+      bitmap and hashed, compared and copied 8 bytes at a time; other documents
+      take the per-code-point loop.
 
 Ids: 0 is padding, 1 is an unknown word, 2.. are vocabulary words in order of
 decreasing training frequency (ties: first occurrence first, as Keras does).
