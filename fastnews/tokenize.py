@@ -37,7 +37,6 @@ from dataclasses import asdict, dataclass
 
 import numba as nb
 import numpy as np
-
 from numba.cpython.unsafe.numbers import trailing_zeros
 
 from fastnews.strtable import (HIGH_BITS, LOW7_BITS, StringTable, _bytes_equal, encode_words, fnv1a, load8,
