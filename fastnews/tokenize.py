@@ -371,10 +371,10 @@ def _count_part(buf, doc_off, d0, d1, is_sep, lower, fold):
         longest = max(longest, doc_off[d + 1] - doc_off[d])
     bits = np.empty(longest // 64 + 2, np.uint64)
     wbuf = np.empty(1 << 16, np.uint8)
-    wstart = np.empty(1 << 12, np.int32)
-    wstop = np.empty(1 << 12, np.int32)
+    wstart = np.empty(1 << 12, np.int64)
+    wstop = np.empty(1 << 12, np.int64)
     whash = np.empty(1 << 12, np.uint64)
-    wcount = np.empty(1 << 12, np.int32)
+    wcount = np.empty(1 << 12, np.int64)
     slots = np.full(1 << 13, -1, np.int32)
     ascii_low = np.where(is_sep[:128] != 0, -1, lower[:128]).astype(np.int16)
     d, n_tok, top, n_w = d0, 0, 0, 0
@@ -389,10 +389,10 @@ def _count_part(buf, doc_off, d0, d1, is_sep, lower, fold):
             wbuf = np.concatenate((wbuf, np.empty(wbuf.shape[0], np.uint8)))
         while n_w + size // 2 + 1 > wstart.shape[0]:
             more = wstart.shape[0]
-            wstart = np.concatenate((wstart, np.empty(more, np.int32)))
-            wstop = np.concatenate((wstop, np.empty(more, np.int32)))
+            wstart = np.concatenate((wstart, np.empty(more, np.int64)))
+            wstop = np.concatenate((wstop, np.empty(more, np.int64)))
             whash = np.concatenate((whash, np.empty(more, np.uint64)))
-            wcount = np.concatenate((wcount, np.empty(more, np.int32)))
+            wcount = np.concatenate((wcount, np.empty(more, np.int64)))
         if 2 * (n_w + size // 2 + 1) > slots.shape[0]:
             cap = slots.shape[0]
             while 2 * (n_w + size // 2 + 1) > cap:
