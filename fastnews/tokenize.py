@@ -354,10 +354,9 @@ def _count_part(buf, doc_off, d0, d1, is_sep, lower, fold):
     table and its bytes kept only if it is new. Returns
         tokens   int32 [n_tokens]   the part's words, as distinct-word numbers
         counts   int64 [d1 - d0]    words per document
-        wbuf, wstart, wstop         distinct word k is wbuf[wstart[k]:wstop[k]] (int32: the
-                                    arrays a probe reads are kept small for the caches)
+        wbuf, wstart, wstop         distinct word k is wbuf[wstart[k]:wstop[k]]
         whash    uint64 [n_words]   its hash (8 bytes at a time, one multiply per 8)
-        wcount   int32 [n_words]    how often it occurs in the part
+        wcount   int64 [n_words]    how often it occurs in the part
     buf must have 8 readable bytes after doc_off[d1].
 
     The arrays grow here, between calls to _count_docs, and never inside it: numba
