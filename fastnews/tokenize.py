@@ -39,8 +39,8 @@ import numba as nb
 import numpy as np
 from numba.cpython.unsafe.numbers import trailing_zeros
 
-from fastnews.strtable import (HIGH_BITS, LOW7_BITS, StringTable, _bytes_equal, encode_words, fnv1a, load8,
-                               low_bytes, probe, store8)
+from fastnews.strtable import (HIGH_BITS, LOW7_BITS, StringTable, _bytes_equal, encode_words, load8, low_bytes,
+                               store8)
 
 PAD_ID = 0
 UNK_ID = 1
@@ -137,9 +137,9 @@ def _encode(out, n, cp):
 def _next_word(buf, pos, end, is_sep, lower, out, n):
     """Skip separators from pos, then copy the next word, lowered, to out[n:].
 
-    Returns (pos after the word, end of the word in out, FNV-1a hash of the word),
-    hashing as it copies. The word is empty (returned end == n) only when the text
-    has no more words."""
+    Returns (pos after the word, end of the word in out). The word is empty (returned
+    end == n) only when the text has no more words. Any text; an ASCII text can take
+    the faster _ascii_bitmap and _next_run instead."""
     while pos < end:
         b = buf[pos]
         if b < 0x80:
@@ -151,7 +151,6 @@ def _next_word(buf, pos, end, is_sep, lower, out, n):
             if is_sep[cp] == 0:
                 break
             pos += length
-    start = n
     while pos < end:
         b = buf[pos]
         if b < 0x80:
@@ -171,7 +170,7 @@ def _next_word(buf, pos, end, is_sep, lower, out, n):
             else:
                 n = _encode(out, n, low)
             pos += length
-    return pos, n, fnv1a(out, start, n)
+    return pos, n
 
 
 @nb.njit(cache=True, inline="always")
@@ -212,34 +211,11 @@ def _finish_row(row, n, max_len, keep_last, pad_front):
         row[kept:] = 0
 
 
-@nb.njit(cache=True, parallel=True)
-def _encode_all(buf, doc_off, is_sep, lower, slots, hashes, offsets, vbuf,
-                max_len, keep_last, pad_front, ids, lengths):
-    """ids[d] <- vocabulary ids of document d, truncated and padded to max_len;
-    lengths[d] <- its true number of words (before truncation)."""
-    n_docs = doc_off.shape[0] - 1
-    for d in nb.prange(n_docs):
-        pos, end = doc_off[d], doc_off[d + 1]
-        scratch = np.empty(2 * (end - pos) + 8, np.uint8)
-        row = ids[d]
-        n = 0
-        while n < max_len or keep_last:
-            pos, stop, h = _next_word(buf, pos, end, is_sep, lower, scratch, 0)
-            if stop == 0:
-                break
-            w = probe(slots, hashes, offsets, vbuf, scratch, 0, stop, h)
-            # keep_last: a ring buffer over the row, straightened out in _finish_row.
-            row[n % max_len] = N_SPECIAL + w if w >= 0 else UNK_ID
-            n += 1
-        if n == max_len and not keep_last:
-            n += _count_in(buf, pos, end, is_sep)  # the true length of a truncated text
-        lengths[d] = n
-        _finish_row(row, n, max_len, keep_last, pad_front)
-
-
 # ---------------------------------------------------------------------------
-# Counting (fit). Words are hashed, compared and copied 8 bytes at a time, and an
-# ASCII document is split through a bitmap of its word bytes.
+# Eight bytes at a time. An ASCII text (all but 31 of 20news's 18,846) is classified 8
+# bytes at once into a bitmap of its word bytes, and its words are read off the bitmap
+# with bit scans, so finding the next word does not wait on a branch per byte. Words
+# are copied, hashed and compared 8 bytes at a time. Other texts take _next_word.
 
 def _ascii_separator_ranges() -> list[tuple[int, int]]:
     """The ASCII separators of SPLIT_RULE as inclusive (low, high) runs of bytes."""
@@ -307,16 +283,25 @@ def _hash_word(wbuf, a, b):
 
 
 @nb.njit(cache=True, inline="always")
-def _same_word(wbuf, s0, s1, a, b):
-    """wbuf[s0:s1] == wbuf[a:b], 8 bytes at a time."""
-    if s1 - s0 != b - a:
+def _same_bytes(x, x0, x1, y, y0, y1):
+    """x[x0:x1] == y[y0:y1], 8 bytes at a time. Reads up to 7 bytes past both."""
+    if x1 - x0 != y1 - y0:
         return False
-    while a + 8 <= b:
-        if load8(wbuf, s0) != load8(wbuf, a):
+    while y0 + 8 <= y1:
+        if load8(x, x0) != load8(y, y0):
             return False
-        a += 8
-        s0 += 8
-    return ((load8(wbuf, s0) ^ load8(wbuf, a)) & low_bytes(b - a)) == 0
+        x0 += 8
+        y0 += 8
+    return ((load8(x, x0) ^ load8(y, y0)) & low_bytes(y1 - y0)) == 0
+
+
+@nb.njit(cache=True, inline="always")
+def _copy_folded(buf, a, b, out, n, fold):
+    """out[n:] <- buf[a:b] through _fold; returns the end in out. Writes up to 7 bytes
+    past it."""
+    for j in range(0, b - a, 8):
+        store8(out, n + j, _fold(load8(buf, a + j), fold))
+    return n + b - a
 
 
 @nb.njit(cache=True, inline="always")
@@ -345,6 +330,100 @@ def _ascii_bitmap(buf, pos, end, bits):
     bits[(n_blocks + 7) >> 3] = 0
     return (high & HIGH_BITS) == 0
 
+
+@nb.njit(cache=True, inline="always")
+def _next_run(bits, i, n_words):
+    """The next word of an _ascii_bitmap at or after bit i, as (first bit, one past the
+    last), or (-1, -1) when there is none."""
+    w = i >> 6
+    if w >= n_words:
+        return -1, -1
+    m = bits[w] & (_ALL << np.uint64(i & 63))
+    while m == 0 and w + 1 < n_words:
+        w += 1
+        m = bits[w]
+    if m == 0:
+        return -1, -1
+    s = (w << 6) + np.int64(trailing_zeros(m))
+    m = ~bits[w] & (_ALL << np.uint64(s & 63))
+    while m == 0:  # the bitmap's final zero word stops this
+        w += 1
+        m = ~bits[w]
+    return s, (w << 6) + np.int64(trailing_zeros(m))
+
+
+@nb.njit(cache=True)
+def _index_words(vbuf, offsets):
+    """An open-addressing index of the distinct words vbuf[offsets[i]:offsets[i + 1]]
+    by _hash_word: (slots int32 [capacity], -1 empty, hashes uint64 [n]). vbuf needs 8
+    readable bytes after its last word."""
+    n = offsets.shape[0] - 1
+    cap = 16
+    while cap < 2 * n:
+        cap *= 2
+    slots = np.full(cap, -1, np.int32)
+    hashes = np.empty(n, np.uint64)
+    for w in range(n):
+        h = _hash_word(vbuf, offsets[w], offsets[w + 1])
+        hashes[w] = h
+        j = np.int64(h & np.uint64(cap - 1))
+        while slots[j] >= 0:
+            j = (j + 1) & (cap - 1)
+        slots[j] = w
+    return slots, hashes
+
+
+@nb.njit(cache=True, parallel=True)
+def _encode_all(buf, doc_off, is_sep, lower, fold, slots, hashes, offsets, vbuf,
+                max_len, keep_last, pad_front, ids, lengths):
+    """ids[d] <- vocabulary ids of document d, truncated and padded to max_len;
+    lengths[d] <- its true number of words (before truncation). slots, hashes: the
+    vocabulary vbuf/offsets indexed by _index_words."""
+    mask = slots.shape[0] - 1
+    for d in nb.prange(doc_off.shape[0] - 1):
+        pos, end = doc_off[d], doc_off[d + 1]
+        scratch = np.empty(2 * (end - pos) + 16, np.uint8)
+        bits = np.empty((end - pos) // 64 + 2, np.uint64)
+        ascii = _ascii_bitmap(buf, pos, end, bits)
+        n_words = (end - pos + 63) >> 6
+        i = 0  # bitmap position (ASCII texts)
+        row = ids[d]
+        n = 0
+        while n < max_len or keep_last:
+            if ascii:
+                s, i = _next_run(bits, i, n_words)
+                if s < 0:
+                    break
+                stop = _copy_folded(buf, pos + s, pos + i, scratch, 0, fold)
+            else:
+                pos, stop = _next_word(buf, pos, end, is_sep, lower, scratch, 0)
+                if stop == 0:
+                    break
+            h = _hash_word(scratch, 0, stop)
+            j = np.int64(h & np.uint64(mask))
+            while True:
+                w = slots[j]
+                if w < 0 or (hashes[w] == h and _same_bytes(vbuf, offsets[w], offsets[w + 1], scratch, 0, stop)):
+                    break
+                j = (j + 1) & mask
+            # keep_last: a ring buffer over the row, straightened out in _finish_row.
+            row[n % max_len] = N_SPECIAL + w if w >= 0 else UNK_ID
+            n += 1
+        if n == max_len and not keep_last:  # the true length of a truncated text
+            if ascii:
+                while True:
+                    s, i = _next_run(bits, i, n_words)
+                    if s < 0:
+                        break
+                    n += 1
+            else:
+                n += _count_in(buf, pos, end, is_sep)
+        lengths[d] = n
+        _finish_row(row, n, max_len, keep_last, pad_front)
+
+
+# ---------------------------------------------------------------------------
+# Counting (fit).
 
 @nb.njit(cache=True, nogil=True)
 def _count_part(buf, doc_off, d0, d1, is_sep, lower, fold):
@@ -375,10 +454,9 @@ def _count_part(buf, doc_off, d0, d1, is_sep, lower, fold):
     whash = np.empty(1 << 12, np.uint64)
     wcount = np.empty(1 << 12, np.int64)
     slots = np.full(1 << 13, -1, np.int32)
-    ascii_low = np.where(is_sep[:128] != 0, -1, lower[:128]).astype(np.int16)
     d, n_tok, top, n_w = d0, 0, 0, 0
     while True:
-        d, n_tok, top, n_w = _count_docs(buf, doc_off, d, d1, is_sep, lower, ascii_low, fold, bits, tokens, n_tok,
+        d, n_tok, top, n_w = _count_docs(buf, doc_off, d, d1, is_sep, lower, fold, bits, tokens, n_tok,
                                          counts, d0, wbuf, top, wstart, wstop, whash, wcount, n_w, slots)
         if d == d1:
             break
@@ -406,16 +484,14 @@ def _count_part(buf, doc_off, d0, d1, is_sep, lower, fold):
 
 
 @nb.njit(cache=True, nogil=True)
-def _count_docs(buf, doc_off, d, d1, is_sep, lower, ascii_low, fold, bits, tokens, n_tok, counts, d0,
+def _count_docs(buf, doc_off, d, d1, is_sep, lower, fold, bits, tokens, n_tok, counts, d0,
                 wbuf, top, wstart, wstop, whash, wcount, n_w, slots):
     """The word loop of _count_part, from document d until d1 or until the next document
     might not fit in the arrays. Returns (next document, n_tok, top, n_w).
 
-    An ASCII document (all but 31 of 20news's 18,846) is first turned into a bitmap of
-    its word bytes, and its words are read off the bitmap with bit scans, so finding
-    the next word does not wait on classifying bytes one at a time. Any other document
-    takes the byte loop, which decodes UTF-8 and lowercases through the tables.
-    ascii_low int16 [128]: -1 for an ASCII separator, else the lowered byte."""
+    An ASCII document's words come off its bitmap (_ascii_bitmap, _next_run); any
+    other document's from _next_word, which decodes UTF-8 and lowercases through the
+    tables."""
     mask = slots.shape[0] - 1
     while d < d1:
         pos, end = doc_off[d], doc_off[d + 1]
@@ -430,61 +506,14 @@ def _count_docs(buf, doc_off, d, d1, is_sep, lower, ascii_low, fold, bits, token
         while True:
             # The next word, lowered, to the top of the store: wbuf[top:n].
             if ascii:
-                w = i >> 6
-                if w >= n_words:
+                s, i = _next_run(bits, i, n_words)
+                if s < 0:
                     break
-                m = bits[w] & (_ALL << np.uint64(i & 63))
-                while m == 0 and w + 1 < n_words:
-                    w += 1
-                    m = bits[w]
-                if m == 0:
-                    break
-                s = (w << 6) + np.int64(trailing_zeros(m))  # the word's first byte
-                m = ~bits[w] & (_ALL << np.uint64(s & 63))
-                while m == 0:  # the bitmap's final zero word stops this
-                    w += 1
-                    m = ~bits[w]
-                i = (w << 6) + np.int64(trailing_zeros(m))  # one past its last byte
-                for j in range(0, i - s, 8):  # may write 7 bytes past the word: the store has room
-                    store8(wbuf, top + j, _fold(load8(buf, pos + s + j), fold))
-                n = top + i - s
+                n = _copy_folded(buf, pos + s, pos + i, wbuf, top, fold)
             else:
-                # skip separators (as _next_word does; written out here because a shared
-                # inlined helper measured 10-20 % slower in this loop)
-                while pos < end:
-                    b = buf[pos]
-                    if b < 0x80:
-                        if ascii_low[b] >= 0:
-                            break
-                        pos += 1
-                    else:
-                        cp, length = _decode(buf, pos, end)
-                        if is_sep[cp] == 0:
-                            break
-                        pos += length
-                if pos >= end:
+                pos, n = _next_word(buf, pos, end, is_sep, lower, wbuf, top)
+                if n == top:
                     break
-                n = top
-                while pos < end:
-                    b = buf[pos]
-                    if b < 0x80:
-                        low = ascii_low[b]
-                        if low < 0:
-                            break
-                        wbuf[n] = low
-                        n += 1
-                        pos += 1
-                    else:
-                        cp, length = _decode(buf, pos, end)
-                        if is_sep[cp]:
-                            break
-                        lcp = lower[cp]
-                        if lcp < 0:  # U+0130 -> 'i' + U+0307 COMBINING DOT ABOVE
-                            wbuf[n] = 0x69
-                            n = _encode(wbuf, n + 1, 0x307)
-                        else:
-                            n = _encode(wbuf, n, lcp)
-                        pos += length
             # Count it: find it in the part's table, or keep its bytes as a new word.
             # (Written out here, not in a helper: a helper taking the arrays costs
             # reference counting on every call, 4x this whole loop.)
@@ -494,7 +523,7 @@ def _count_docs(buf, doc_off, d, d1, is_sep, lower, ascii_low, fold, bits, token
                 k = slots[slot]
                 if k < 0:
                     break
-                if whash[k] == h and _same_word(wbuf, wstart[k], wstop[k], top, n):
+                if whash[k] == h and _same_bytes(wbuf, wstart[k], wstop[k], wbuf, top, n):
                     break
                 slot = (slot + 1) & mask
             if k < 0:
@@ -600,6 +629,10 @@ class Tokenizer:
         self.vocab = list(vocab)
         self.config = config
         self.table = StringTable.from_words(self.vocab)
+        # The encode kernel's own index of the vocabulary, by the 8-bytes-at-a-time hash
+        # (the StringTable's FNV-1a is what GloVe stores keep on disk).
+        self._vbuf = np.concatenate((self.table.buf, np.zeros(8, np.uint8)))
+        self._slots, self._hashes = _index_words(self._vbuf, self.table.offsets)
 
     @property
     def n_ids(self) -> int:
@@ -625,7 +658,7 @@ class Tokenizer:
         return tok, counted.encode(id_of_word, config)
 
     def encode(self, texts: list[str]) -> Encoded:
-        buf, offsets = encode_words(texts)
+        buf, offsets = encode_words(texts, slack=8)
         return self.encode_packed(buf, offsets)
 
     def encode_packed(self, buf: np.ndarray, offsets: np.ndarray) -> Encoded:
@@ -634,9 +667,10 @@ class Tokenizer:
         lengths = np.empty(n, np.int32)
         if n:
             is_sep, lower = char_tables(self.config.lowercase)
-            t = self.table
-            _encode_all(buf, offsets, is_sep, lower, t.slots, t.hashes, t.offsets, t.buf,
-                        self.config.max_len, self.config.truncating == "pre",
+            if buf.shape[0] < offsets[-1] + 8:  # room for 8-byte reads past the last text
+                buf = np.concatenate((buf, np.zeros(8, np.uint8)))
+            _encode_all(buf, offsets, is_sep, lower, _fold_for(self.config.lowercase), self._slots, self._hashes,
+                        self.table.offsets, self._vbuf, self.config.max_len, self.config.truncating == "pre",
                         self.config.padding == "pre", ids, lengths)
         return Encoded(ids, lengths)
 
@@ -699,6 +733,11 @@ class CountedWords:
         return Encoded(ids, lengths)
 
 
+def _fold_for(lowercase: bool) -> np.uint64:
+    """The _fold argument: str.lower on ASCII lowers exactly 'A'..'Z'."""
+    return ASCII_FOLD if lowercase else np.uint64(0)
+
+
 def count_words(buf: np.ndarray, offsets: np.ndarray, lowercase: bool = True) -> CountedWords:
     """Split packed texts and count their words, in one pass over the bytes.
 
@@ -708,7 +747,7 @@ def count_words(buf: np.ndarray, offsets: np.ndarray, lowercase: bool = True) ->
     share nothing. The runs' distinct words are then merged in run order. The result
     does not depend on the number of runs."""
     is_sep, lower = char_tables(lowercase)
-    fold = ASCII_FOLD if lowercase else np.uint64(0)  # str.lower on ASCII only lowers A-Z
+    fold = _fold_for(lowercase)
     if buf.shape[0] < offsets[-1] + 8:  # room for 8-byte reads past the last text
         buf = np.concatenate((buf, np.zeros(8, np.uint8)))
     n_docs = offsets.shape[0] - 1

@@ -117,18 +117,21 @@ ascii_text = st.text(alphabet=st.sampled_from("aAbBzZ09'_-. \t\n\x00\x7f\x1c") |
 
 @settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(ascii_text | st.builds(lambda w, n: " ".join([w] * n), ascii_text, st.integers(1, 9)),
-                min_size=1, max_size=4), st.booleans())
-def test_fuzz_ascii_fast_path_against_twin(texts, lowercase):
-    """ASCII texts take the 8-bytes-at-a-time split in fit: words across 8- and 64-byte
-    boundaries, repeats (probe hits), NUL and control bytes (word bytes), in both cases."""
-    config = TokenizerConfig(max_len=400, lowercase=lowercase)
+                min_size=1, max_size=4), st.booleans(), st.sampled_from(["post", "pre"]))
+def test_fuzz_ascii_fast_path_against_twin(texts, lowercase, truncating):
+    """ASCII texts take the 8-bytes-at-a-time split in fit and in encode: words across 8-
+    and 64-byte boundaries, repeats (probe hits), NUL and control bytes (word bytes),
+    both cases, texts cut at max_len from either end."""
+    config = TokenizerConfig(max_len=20, lowercase=lowercase, truncating=truncating)
     counts = Counter(w for t in texts for w in naive.split(t, lowercase))
     ranked = naive.fit_vocab(texts, top=len(counts), lowercase=lowercase)
     words, got = word_counts(texts, lowercase)
     assert words == ranked and got.tolist() == [counts[w] for w in ranked]
     tok, fused = Tokenizer.fit_encode(texts, 50, config)
-    rows, lengths = naive.encode(texts, tok.vocab, 400, lowercase=lowercase)
+    rows, lengths = naive.encode(texts, tok.vocab, 20, truncating=truncating, lowercase=lowercase)
     assert fused.ids.tolist() == rows and fused.lengths.tolist() == lengths
+    encoded = tok.encode(texts)
+    assert encoded.ids.tolist() == rows and encoded.lengths.tolist() == lengths
 
 
 def test_ascii_separator_ranges_match_the_tables():
