@@ -2,6 +2,8 @@
 
 Both the tokenizer's vocabulary and the GloVe word index are one of these, so that
 a word is looked up the same way everywhere: by the exact UTF-8 bytes of the token.
+(The tokenizer's encode kernel also keeps a private index of its vocabulary by a
+faster 8-bytes-at-a-time hash; the FNV-1a hashes here are what GloVe stores keep.)
 
 Layout (all arrays, so a table can be saved with np.save and memory-mapped back):
 

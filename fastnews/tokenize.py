@@ -16,15 +16,17 @@ uint8 buffer with an int64 offset per document. The kernels walk those bytes,
 decode code points and look up two per-code-point tables (is-separator,
 lowercase). No Python object is made per word.
 
-  encode (a fitted vocabulary; inference): each lowered word is hashed with FNV-1a
-      and probed in the vocabulary's StringTable; documents in parallel (prange).
+  Both paths split an ASCII document by classifying it 8 bytes at a time into a
+  bitmap of word bytes and reading its words off the bitmap; words are copied,
+  lowered, hashed and compared 8 bytes at a time. Other documents take the
+  per-code-point loop (_next_word).
+
+  encode (a fitted vocabulary; inference): each word is probed in the tokenizer's
+      index of its vocabulary (_index_words); documents in parallel (prange).
   fit / fit_encode (training): count_words splits runs of consecutive documents,
       one per thread, each counting into a hash table of its own in one pass over
       the bytes; the runs' words are merged in order, ranked, and the same split
-      is mapped to ids, so the texts are read once. An ASCII document is classified
-      8 bytes at a time into a bitmap of word bytes, and its words are read off the
-      bitmap and hashed, compared and copied 8 bytes at a time; other documents
-      take the per-code-point loop.
+      is mapped to ids, so the texts are read once.
 
 Ids: 0 is padding, 1 is an unknown word, 2.. are vocabulary words in order of
 decreasing training frequency (ties: first occurrence first, as Keras does).
