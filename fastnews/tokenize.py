@@ -11,10 +11,10 @@ Unicode whitespace character (``str.isspace``) or one of Keras's default
 non-empty runs between separators. Apostrophes and digits stay inside words, as
 in Keras.
 
-How it runs: all texts are encoded to UTF-8 once and laid end to end in one
-uint8 buffer with an int64 offset per document. The kernels walk those bytes,
-decode code points and look up two per-code-point tables (is-separator,
-lowercase). No Python object is made per word.
+How it runs: texts are encoded to UTF-8 once and laid end to end in uint8
+buffers with an int64 offset per document. The kernels walk those bytes, decode
+code points and look up two per-code-point tables (is-separator, lowercase). No
+Python object is made per word.
 
   Both paths split an ASCII document by classifying it 8 bytes at a time into a
   bitmap of word bytes and reading its words off the bitmap; words are copied,
@@ -23,10 +23,11 @@ lowercase). No Python object is made per word.
 
   encode (a fitted vocabulary; inference): each word is probed in the tokenizer's
       index of its vocabulary (_index_words); documents in parallel (prange).
-  fit / fit_encode (training): count_words splits runs of consecutive documents,
-      one per thread, each counting into a hash table of its own in one pass over
-      the bytes; the runs' words are merged in order, ranked, and the same split
-      is mapped to ids, so the texts are read once.
+  fit / fit_encode (training): count_words packs chunks of consecutive documents
+      (~4 MB each) while a pool of threads splits the ones already packed, each
+      chunk counted into a hash table of its own in one pass over its bytes; the
+      chunks' words are merged, ranked, and the same split is mapped to ids, so
+      the texts are read once.
 
 Ids: 0 is padding, 1 is an unknown word, 2.. are vocabulary words in order of
 decreasing training frequency (ties: first occurrence first, as Keras does).
@@ -41,7 +42,7 @@ import numba as nb
 import numpy as np
 from numba.cpython.unsafe.numbers import trailing_zeros
 
-from fastnews.strtable import (HIGH_BITS, LOW7_BITS, StringTable, _bytes_equal, encode_words, load8, low_bytes,
+from fastnews.strtable import (HIGH_BITS, LOW7_BITS, StringTable, encode_words, load8, low_bytes, pack_bytes,
                                store8)
 
 PAD_ID = 0
@@ -442,45 +443,56 @@ def _encode_all(buf, doc_off, is_sep, lower, fold, slots, hashes, offsets, vbuf,
 # ---------------------------------------------------------------------------
 # Counting (fit).
 
-@nb.njit(cache=True, nogil=True)
-def _count_part(buf, doc_off, d0, d1, is_sep, lower, fold):
-    """Split documents d0..d1 and number their distinct words in order of first occurrence.
-
-    One pass over the bytes, each word hashed and probed in the part's own hash
-    table and its bytes kept only if it is new. Returns
-        tokens   int32 [n_tokens]   the part's words, as distinct-word numbers
-        counts   int64 [d1 - d0]    words per document
+def _count_chunk(buf: np.ndarray, doc_off: np.ndarray, is_sep, lower, fold):
+    """Split the packed documents of one chunk and number their distinct words in order
+    of first occurrence (_count_part). Returns
+        tokens   int32 [n_tokens]   the chunk's words, as distinct-word numbers
+        doc_tok  int64 [n_docs + 1] document d's words are tokens[doc_tok[d]:doc_tok[d + 1]]
         wbuf, wstart, wstop         distinct word k is wbuf[wstart[k]:wstop[k]]
         whash    uint64 [n_words]   its hash (8 bytes at a time, one multiply per 8)
-        wcount   int64 [n_words]    how often it occurs in the part
-    buf must have 8 readable bytes after doc_off[d1].
+        wcount   int64 [n_words]    how often it occurs in the chunk
+    buf must have 8 readable bytes after its last document.
+
+    The arrays are allocated here, by numpy, at sizes that rarely need to grow: numpy
+    asks the kernel for huge pages for large arrays, and faulting in the ~17 MB that a
+    4 MB chunk touches 4 KB at a time cost more than a tenth of the counting."""
+    n_docs = doc_off.shape[0] - 1
+    n_bytes = int(doc_off[-1] - doc_off[0])
+    tokens = np.empty(n_bytes // 2 + n_docs + 1, np.int32)  # a word takes a byte and a separator
+    guess = max(1 << 12, n_bytes // 64)  # distinct words: 20news has one per ~100 bytes in 4 MB
+    cap = 1 << 13
+    while cap < 2 * guess:
+        cap *= 2
+    doc_tok = np.zeros(n_docs + 1, np.int64)
+    wbuf = np.empty(2 * n_bytes + 16, np.uint8)  # a lowered word takes at most 1.5x its bytes
+    n_tok, top, n_w, wstart, wstop, whash, wcount = _count_part(
+        buf, doc_off, is_sep, lower, fold, tokens, doc_tok, wbuf, np.empty(guess, np.int64), np.empty(guess, np.int64), np.empty(guess, np.uint64),
+        np.empty(guess, np.int64), np.full(cap, -1, np.int32))
+    return tokens[:n_tok], doc_tok, wbuf[:top], wstart[:n_w], wstop[:n_w], whash[:n_w], wcount[:n_w]
+
+
+@nb.njit(cache=True, nogil=True)
+def _count_part(buf, doc_off, is_sep, lower, fold, tokens, doc_tok, wbuf, wstart, wstop, whash, wcount, slots):
+    """_count_chunk's kernel, into the arrays it is given; tokens and wbuf must hold the
+    worst case (every word new), the others grow if needed. Returns (n_tok, top, n_w,
+    wstart, wstop, whash, wcount).
 
     The arrays grow here, between calls to _count_docs, and never inside it: numba
     reference-counts an array variable that is reassigned in a loop on every pass,
     which made the word loop 2.7x slower."""
-    n_bytes = doc_off[d1] - doc_off[d0]
-    tokens = np.empty(n_bytes // 2 + (d1 - d0) + 1, np.int32)  # a word takes a byte and a separator
-    counts = np.zeros(d1 - d0, np.int64)
+    d1 = doc_off.shape[0] - 1
     longest = 0
-    for d in range(d0, d1):
+    for d in range(d1):
         longest = max(longest, doc_off[d + 1] - doc_off[d])
     bits = np.empty(longest // 64 + 2, np.uint64)
-    wbuf = np.empty(1 << 16, np.uint8)
-    wstart = np.empty(1 << 12, np.int64)
-    wstop = np.empty(1 << 12, np.int64)
-    whash = np.empty(1 << 12, np.uint64)
-    wcount = np.empty(1 << 12, np.int64)
-    slots = np.full(1 << 13, -1, np.int32)
-    d, n_tok, top, n_w = d0, 0, 0, 0
+    d, n_tok, top, n_w = 0, 0, 0, 0
     while True:
         d, n_tok, top, n_w = _count_docs(buf, doc_off, d, d1, is_sep, lower, fold, bits, tokens, n_tok,
-                                         counts, d0, wbuf, top, wstart, wstop, whash, wcount, n_w, slots)
+                                         doc_tok, wbuf, top, wstart, wstop, whash, wcount, n_w, slots)
         if d == d1:
             break
-        # Document d may not fit: make room for all of its bytes as new words.
+        # Document d may not fit: make room for all of its words as new words.
         size = doc_off[d + 1] - doc_off[d]
-        while top + 2 * size + 16 > wbuf.shape[0]:
-            wbuf = np.concatenate((wbuf, np.empty(wbuf.shape[0], np.uint8)))
         while n_w + size // 2 + 1 > wstart.shape[0]:
             more = wstart.shape[0]
             wstart = np.concatenate((wstart, np.empty(more, np.int64)))
@@ -497,11 +509,11 @@ def _count_part(buf, doc_off, d0, d1, is_sep, lower, fold):
                 while slots[j] >= 0:
                     j = (j + 1) & (cap - 1)
                 slots[j] = q
-    return tokens[:n_tok], counts, wbuf[:top], wstart[:n_w], wstop[:n_w], whash[:n_w], wcount[:n_w]
+    return n_tok, top, n_w, wstart, wstop, whash, wcount
 
 
 @nb.njit(cache=True, nogil=True)
-def _count_docs(buf, doc_off, d, d1, is_sep, lower, fold, bits, tokens, n_tok, counts, d0,
+def _count_docs(buf, doc_off, d, d1, is_sep, lower, fold, bits, tokens, n_tok, doc_tok,
                 wbuf, top, wstart, wstop, whash, wcount, n_w, slots):
     """The word loop of _count_part, from document d until d1 or until the next document
     might not fit in the arrays. Returns (next document, n_tok, top, n_w).
@@ -512,11 +524,9 @@ def _count_docs(buf, doc_off, d, d1, is_sep, lower, fold, bits, tokens, n_tok, c
     mask = slots.shape[0] - 1
     while d < d1:
         pos, end = doc_off[d], doc_off[d + 1]
-        # A lowered document takes at most 1.5x its bytes; each of its words may be new.
-        if top + 2 * (end - pos) + 16 > wbuf.shape[0] or n_w + (end - pos) // 2 + 1 > wstart.shape[0] \
-                or 2 * (n_w + (end - pos) // 2 + 1) > slots.shape[0]:
+        # Each of the document's words may be new (wbuf holds the worst case already).
+        if n_w + (end - pos) // 2 + 1 > wstart.shape[0] or 2 * (n_w + (end - pos) // 2 + 1) > slots.shape[0]:
             break
-        start_tok = n_tok
         ascii = _ascii_bitmap(buf, pos, end, bits)
         n_words = (end - pos + 63) >> 6
         run = _RUN_START  # the bitmap scan's state (ASCII texts)
@@ -555,61 +565,86 @@ def _count_docs(buf, doc_off, d, d1, is_sep, lower, fold, bits, tokens, n_tok, c
             wcount[k] += 1
             tokens[n_tok] = k
             n_tok += 1
-        counts[d - d0] = n_tok - start_tok
+        doc_tok[d + 1] = n_tok
         d += 1
     return d, n_tok, top, n_w
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, parallel=True)
 def _merge_parts(wbuf, wstart, wstop, whash, wcount):
-    """Distinct words of all parts, laid end to end in part order, merged into one numbering.
+    """Distinct words of all chunks, laid end to end in chunk order, merged into one numbering.
 
     Returns (to_global int32 [entries], gfirst int64 [n_global], gcount int64 [n_global]):
-    entry e is global word to_global[e], whose bytes are at entry gfirst[g]. Parts hold
-    consecutive documents and each part numbers its words by first occurrence, so
-    global numbers come out in order of first occurrence in the whole corpus."""
+    entry e is global word to_global[e], whose bytes are at entry gfirst[g]. wbuf needs
+    8 readable bytes after its last word.
+
+    Equal words have equal hashes, so the entries are grouped by the top bits of their
+    hash into buckets of ~4,000, and each bucket is deduplicated on its own, in parallel,
+    with a table small enough to stay in cache: an entry's representative is the first
+    entry of its word. Chunks hold consecutive documents and number their words by first
+    occurrence, so numbering the representatives in entry order numbers the words in
+    order of first occurrence in the whole corpus."""
     n = wstart.shape[0]
-    cap = 16
-    while cap < 2 * n:
-        cap *= 2
-    mask = cap - 1
-    slots = np.full(cap, -1, np.int32)
+    bucket_bits = 0
+    while (n >> bucket_bits) > 4096 and bucket_bits < 16:
+        bucket_bits += 1
+    n_buckets = 1 << bucket_bits
+    first = np.zeros(n_buckets + 1, np.int64)  # bucket b's entries are order[first[b]:first[b + 1]]
+    for e in range(n):
+        first[(np.int64(whash[e] >> np.uint64(40)) & (n_buckets - 1)) + 1] += 1
+    for b in range(n_buckets):
+        first[b + 1] += first[b]
+    fill = first[:-1].copy()
+    order = np.empty(n, np.int64)
+    for e in range(n):
+        b = np.int64(whash[e] >> np.uint64(40)) & (n_buckets - 1)
+        order[fill[b]] = e
+        fill[b] += 1
+    rep = np.empty(n, np.int64)
+    for b in nb.prange(n_buckets):
+        cap = 16
+        while cap < 2 * (first[b + 1] - first[b]):
+            cap *= 2
+        slots = np.full(cap, -1, np.int64)
+        for i in range(first[b], first[b + 1]):
+            e = order[i]
+            h = whash[e]
+            j = np.int64(h & np.uint64(cap - 1))
+            while True:
+                f = slots[j]
+                if f < 0:
+                    slots[j] = e
+                    rep[e] = e
+                    break
+                if whash[f] == h and _same_bytes(wbuf, wstart[f], wstop[f], wbuf, wstart[e], wstop[e]):
+                    rep[e] = f
+                    break
+                j = (j + 1) & (cap - 1)
     to_global = np.empty(n, np.int32)
     gfirst = np.empty(n, np.int64)
     gcount = np.zeros(n, np.int64)
     n_g = 0
     for e in range(n):
-        h = whash[e]
-        i = np.int64(h & np.uint64(mask))
-        while True:
-            g = slots[i]
-            if g < 0:
-                break
-            f = gfirst[g]
-            if whash[f] == h and _bytes_equal(wbuf, wstart[f], wstop[f], wbuf, wstart[e], wstop[e]):
-                break
-            i = (i + 1) & mask
-        if g < 0:
-            g = n_g
-            gfirst[g] = e
-            slots[i] = g
+        if rep[e] == e:
+            gfirst[n_g] = e
+            to_global[e] = n_g
             n_g += 1
-        gcount[g] += wcount[e]
-        to_global[e] = g
+        else:
+            to_global[e] = to_global[rep[e]]  # rep[e] < e: already numbered
+        gcount[to_global[e]] += wcount[e]
     return to_global, gfirst[:n_g], gcount[:n_g]
 
 
 @nb.njit(cache=True, parallel=True)
-def _encode_tokens(tokens, doc_tok, entry_base, id_of_entry, max_len, keep_last, pad_front, ids, lengths):
-    """ids[d] <- id_of_entry[entry_base[d] + token] for document d's tokens, truncated and
-    padded to max_len; lengths[d] <- its number of words."""
+def _encode_tokens(tokens, doc_tok, id_of_token, max_len, keep_last, pad_front, ids, lengths):
+    """ids[d] <- id_of_token[t] for the tokens t of document d, truncated and padded to
+    max_len; lengths[d] <- its number of words."""
     for d in nb.prange(doc_tok.shape[0] - 1):
         a, b = doc_tok[d], doc_tok[d + 1]
         row = ids[d]
         first = a if not keep_last else max(a, b - max_len)
-        base = entry_base[d]
         for j in range(first, min(b, first + max_len)):
-            row[j - first] = id_of_entry[base + tokens[j]]
+            row[j - first] = id_of_token[tokens[j]]
         lengths[d] = b - a
         _finish_row(row, min(b - a, max_len), max_len, False, pad_front)
 
@@ -665,8 +700,8 @@ class Tokenizer:
     def fit_encode(cls, texts: list[str], vocab_size: int = 20000, config: TokenizerConfig = TokenizerConfig(),
                    encode: bool = True) -> tuple["Tokenizer", Encoded | None]:
         """Fit on texts and encode the same texts, splitting them only once."""
-        counted = count_words(*encode_words(texts, slack=8), config.lowercase)
-        order = np.argsort(-counted.counts, kind="stable")[:vocab_size]
+        counted = count_words(texts, config.lowercase)
+        order = _most_frequent(counted.counts, vocab_size)
         tok = cls(counted.words(order), config)
         if not encode:
             return tok, None
@@ -693,7 +728,7 @@ class Tokenizer:
 
     def split(self, text: str) -> list[str]:
         """The words of one text, as the kernels see them (for inspection and tests)."""
-        counted = count_words(*encode_words([text], slack=8), self.config.lowercase)
+        counted = count_words([text], self.config.lowercase)
         return counted.words(counted.word_of_token())
 
     def settings(self) -> dict:
@@ -711,16 +746,26 @@ class Tokenizer:
 
 
 @dataclass
+class CountedChunk:
+    """One chunk's split: its document d (0..) is document first_doc + d of the texts,
+    and its words are tokens[doc_tok[d]:doc_tok[d + 1]], numbered by the chunk; chunk
+    word k is entry entry_base + k of the merged CountedWords."""
+    first_doc: int
+    tokens: np.ndarray   # int32 [n_tokens]
+    doc_tok: np.ndarray  # int64 [n_docs + 1]
+    entry_base: int
+
+
+@dataclass
 class CountedWords:
-    """Packed texts split into words, with every distinct word counted.
+    """Texts split into words, with every distinct word counted.
 
     Word g (0.., in order of first occurrence in the texts) occurs counts[g] times;
     its lowered UTF-8 bytes are wbuf[wstart[e]:wstop[e]] for e = first_entry[g].
-    Document d's words are tokens[doc_tok[d]:doc_tok[d + 1]], as numbers local to
-    the part that split it: global word = to_global[entry_base[d] + token]."""
-    tokens: np.ndarray       # int32 [n_tokens]
-    doc_tok: np.ndarray      # int64 [n_docs + 1]
-    entry_base: np.ndarray   # int64 [n_docs]
+    Entry e is each chunk's own number for a word, laid end to end in chunk order:
+    global word = to_global[e]."""
+    n_docs: int
+    chunks: list[CountedChunk]
     to_global: np.ndarray    # int32 [n_entries]
     first_entry: np.ndarray  # int64 [n_words]
     counts: np.ndarray       # int64 [n_words]
@@ -736,17 +781,18 @@ class CountedWords:
 
     def word_of_token(self) -> np.ndarray:
         """Global word number of every token, documents in order."""
-        per_doc = np.repeat(self.entry_base, np.diff(self.doc_tok))
-        return self.to_global[per_doc + self.tokens]
+        return np.concatenate([self.to_global[c.entry_base + c.tokens] for c in self.chunks])
 
     def encode(self, id_of_word: np.ndarray, config: TokenizerConfig) -> Encoded:
         """ids of the same texts, given the model id of every global word."""
-        n = self.doc_tok.shape[0] - 1
-        ids = np.empty((n, config.max_len), np.int32)
-        lengths = np.empty(n, np.int32)
-        if n:
-            _encode_tokens(self.tokens, self.doc_tok, self.entry_base, id_of_word[self.to_global],
-                           config.max_len, config.truncating == "pre", config.padding == "pre", ids, lengths)
+        ids = np.empty((self.n_docs, config.max_len), np.int32)
+        lengths = np.empty(self.n_docs, np.int32)
+        id_of_entry = id_of_word[self.to_global]
+        for c in self.chunks:
+            rows = slice(c.first_doc, c.first_doc + c.doc_tok.shape[0] - 1)
+            if rows.stop > rows.start:
+                _encode_tokens(c.tokens, c.doc_tok, id_of_entry[c.entry_base:], config.max_len,
+                               config.truncating == "pre", config.padding == "pre", ids[rows], lengths[rows])
         return Encoded(ids, lengths)
 
 
@@ -755,46 +801,82 @@ def _fold_for(lowercase: bool) -> np.uint64:
     return ASCII_FOLD if lowercase else np.uint64(0)
 
 
-def count_words(buf: np.ndarray, offsets: np.ndarray, lowercase: bool = True) -> CountedWords:
-    """Split packed texts and count their words, in one pass over the bytes.
+CHUNK_BYTES = 4 << 20  # UTF-8 bytes per chunk of documents that count_words hands to a thread
+_pool = None
 
-    The documents are cut into one run of consecutive documents per numba thread
-    (balanced by bytes); each run is split and counted by _count_part in its own
-    thread (the kernel releases the GIL), with a hash table of its own, so the passes
-    share nothing. The runs' distinct words are then merged in run order. The result
-    does not depend on the number of runs."""
+
+def _count_pool():
+    """The threads that count chunks, one per numba thread, kept for the process (new
+    threads for every call cost more than the smaller inputs take to count)."""
+    global _pool
+    threads = max(1, nb.get_num_threads())
+    if _pool is None or _pool._max_workers != threads:
+        from concurrent.futures import ThreadPoolExecutor
+        _pool = ThreadPoolExecutor(threads, thread_name_prefix="fastnews-count")
+    return _pool
+
+
+def _packed_chunks(texts: list[str], chunk_bytes: int):
+    """(first document, packed UTF-8, offsets) for runs of consecutive texts of about
+    chunk_bytes bytes each, packed with 8 slack bytes; one empty chunk for no texts.
+    Sizes are checked every 64 texts (every text, for chunks under 64 KB)."""
+    group = min(64, max(1, chunk_bytes >> 10))
+    first, pieces, size = 0, [], 0
+    for a in range(0, len(texts), group):
+        encoded = [t.encode("utf-8", "surrogatepass") for t in texts[a:a + group]]
+        pieces += encoded
+        size += sum(map(len, encoded))
+        if size >= chunk_bytes or a + group >= len(texts):
+            yield (first, *pack_bytes(pieces, slack=8))
+            first, pieces, size = first + len(pieces), [], 0
+    if not texts:
+        yield (0, *pack_bytes([], slack=8))
+
+
+def count_words(texts: list[str], lowercase: bool = True, chunk_bytes: int | None = None) -> CountedWords:
+    """Split texts and count their words, in one pass over their bytes.
+
+    The texts go in chunks of consecutive documents, about chunk_bytes (default
+    CHUNK_BYTES) of UTF-8 each.
+    This thread packs each chunk into one buffer (Python's str.encode, which holds the
+    GIL) and hands it to a pool of threads, which split and count it (_count_part
+    releases the GIL), each chunk with a hash table of its own; so packing the next
+    chunk overlaps counting the last ones, and several chunks per thread keep all cores
+    busy to the end. The chunks' distinct words are then merged (_merge_parts). The
+    result does not depend on the chunks or the number of threads."""
     is_sep, lower = char_tables(lowercase)
     fold = _fold_for(lowercase)
-    if buf.shape[0] < offsets[-1] + 8:  # room for 8-byte reads past the last text
-        buf = np.concatenate((buf, np.zeros(8, np.uint8)))
-    n_docs = offsets.shape[0] - 1
-    n_parts = max(1, min(nb.get_num_threads(), n_docs))
-    cuts = np.searchsorted(offsets, np.linspace(0, offsets[-1], n_parts + 1)[1:-1])
-    bounds = np.unique(np.concatenate(([0], np.clip(cuts, 0, n_docs), [n_docs])))
-    ranges = list(zip(bounds[:-1].tolist(), bounds[1:].tolist())) or [(0, 0)]
-    if len(ranges) == 1:
-        parts = [_count_part(buf, offsets, *ranges[0], is_sep, lower, fold)]
-    else:
-        from concurrent.futures import ThreadPoolExecutor
-        with ThreadPoolExecutor(len(ranges)) as pool:
-            parts = list(pool.map(lambda r: _count_part(buf, offsets, r[0], r[1], is_sep, lower, fold), ranges))
-    tokens, per_doc, wbufs, wstarts, wstops, whashes, wcounts = zip(*parts)
+    pool = _count_pool()
+    pending = [(first, pool.submit(_count_chunk, buf, offsets, is_sep, lower, fold))
+               for first, buf, offsets in _packed_chunks(texts, chunk_bytes or CHUNK_BYTES)]
+    firsts = [first for first, _ in pending]
+    tokens, doc_toks, wbufs, wstarts, wstops, whashes, wcounts = zip(*(p.result() for _, p in pending))
     byte_base = np.cumsum([0] + [w.shape[0] for w in wbufs[:-1]])
-    entry_base = np.cumsum([0] + [w.shape[0] for w in wstarts[:-1]])
+    entry_base = np.cumsum([0] + [w.shape[0] for w in wstarts[:-1]]).tolist()
     wstart = np.concatenate([w + b for w, b in zip(wstarts, byte_base)])
     wstop = np.concatenate([w + b for w, b in zip(wstops, byte_base)])
-    wbuf = np.concatenate(wbufs)
+    wbuf = np.concatenate(wbufs + (np.zeros(8, np.uint8),))  # _merge_parts reads 8 bytes at a time
     to_global, first_entry, counts = _merge_parts(wbuf, wstart, wstop, np.concatenate(whashes),
                                                   np.concatenate(wcounts))
-    doc_tok = np.zeros(n_docs + 1, np.int64)
-    np.cumsum(np.concatenate(per_doc), out=doc_tok[1:])
-    doc_base = np.repeat(entry_base, [b - a for a, b in ranges])[:n_docs]
-    return CountedWords(np.concatenate(tokens), doc_tok, doc_base.astype(np.int64), to_global,
-                        first_entry, counts, wbuf, wstart, wstop)
+    chunks = [CountedChunk(*c) for c in zip(firsts, tokens, doc_toks, entry_base)]
+    return CountedWords(len(texts), chunks, to_global, first_entry, counts, wbuf, wstart, wstop)
+
+
+def _most_frequent(counts: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k largest counts, largest first, ties in index order: the first k of
+    np.argsort(-counts, kind="stable"), without sorting all of them."""
+    if k >= counts.shape[0]:
+        return np.argsort(-counts, kind="stable")
+    if k <= 0:
+        return np.zeros(0, np.int64)
+    kth = np.partition(counts, counts.shape[0] - k)[counts.shape[0] - k]  # the k-th largest count
+    above = np.flatnonzero(counts > kth)
+    pick = np.sort(np.concatenate((above, np.flatnonzero(counts == kth)[:k - above.shape[0]])))
+    return pick[np.argsort(-counts[pick], kind="stable")]
 
 
 def word_counts(texts: list[str], lowercase: bool = True) -> tuple[list[str], np.ndarray]:
     """Distinct words by decreasing count (ties: first occurrence first), and their counts."""
-    counted = count_words(*encode_words(texts, slack=8), lowercase)
+    counted = count_words(texts, lowercase)
     order = np.argsort(-counted.counts, kind="stable")
     return counted.words(order), counted.counts[order]

@@ -1,6 +1,7 @@
 """The numba tokenizer against its pure-Python twin (tests/naive.py)."""
 
 from collections import Counter
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -8,7 +9,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import naive
+from fastnews import tokenize
 from fastnews.tokenize import MAX_CODEPOINT, Tokenizer, TokenizerConfig, char_tables, word_counts
+
+
+@contextmanager
+def chunks_of_one_text():
+    """Every non-empty text its own chunk, so that fitting merges the counts of many chunks."""
+    before = tokenize.CHUNK_BYTES
+    tokenize.CHUNK_BYTES = 1
+    try:
+        yield
+    finally:
+        tokenize.CHUNK_BYTES = before
 
 AWKWARD = [
     "",
@@ -79,13 +92,14 @@ def test_char_tables_match_python_on_every_code_point():
         assert all(bool(is_sep[ord(c)]) == bool(is_sep[cp]) for c in low)
 
 
-def test_thread_count_does_not_change_ids(news20):
-    """One thread or all: the same vocabulary (counting runs one part per thread, merged
-    afterwards) and the same ids."""
+def test_thread_count_and_chunks_do_not_change_ids(news20):
+    """One thread or all, one chunk or a chunk per text: the same vocabulary (each chunk
+    is counted on its own and the counts merged afterwards) and the same ids."""
     import numba
     texts = news20.test.texts[:2000]
     assert numba.get_num_threads() > 1
     tok, fused = Tokenizer.fit_encode(texts, 5000)
+    assert len(tokenize.count_words(texts).chunks) == 1
     before = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
@@ -93,8 +107,12 @@ def test_thread_count_does_not_change_ids(news20):
         one = tok.encode(texts).ids
     finally:
         numba.set_num_threads(before)
-    assert tok_one.vocab == tok.vocab
+    with chunks_of_one_text():
+        assert len(tokenize.count_words(texts).chunks) > len(texts) * 0.9  # empty texts join the next
+        tok_many, fused_many = Tokenizer.fit_encode(texts, 5000)
+    assert tok_one.vocab == tok.vocab == tok_many.vocab
     assert np.array_equal(fused_one.ids, fused.ids) and np.array_equal(one, fused.ids)
+    assert np.array_equal(fused_many.ids, fused.ids) and np.array_equal(fused_many.lengths, fused.lengths)
 
 
 @settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -109,6 +127,9 @@ def test_fuzz_against_twin(texts):
     assert enc.ids.tolist() == rows and enc.lengths.tolist() == lengths
     _, fused = Tokenizer.fit_encode(texts, 6, TokenizerConfig(max_len=5))
     assert fused.ids.tolist() == rows and fused.lengths.tolist() == lengths
+    with chunks_of_one_text():
+        tok_many, fused_many = Tokenizer.fit_encode(texts, 6, TokenizerConfig(max_len=5))
+    assert tok_many.vocab == vocab and fused_many.ids.tolist() == rows and fused_many.lengths.tolist() == lengths
 
 
 ascii_text = st.text(alphabet=st.sampled_from("aAbBzZ09'_-. \t\n\x00\x7f\x1c") | st.characters(max_codepoint=127),
@@ -132,6 +153,12 @@ def test_fuzz_ascii_fast_path_against_twin(texts, lowercase, truncating):
     assert fused.ids.tolist() == rows and fused.lengths.tolist() == lengths
     encoded = tok.encode(texts)
     assert encoded.ids.tolist() == rows and encoded.lengths.tolist() == lengths
+    with chunks_of_one_text():  # the texts' counts merged from one chunk each
+        merged_words, merged_counts = word_counts(texts, lowercase)
+        tok_many, fused_many = Tokenizer.fit_encode(texts, 50, config)
+    assert merged_words == ranked and merged_counts.tolist() == got.tolist()
+    assert tok_many.vocab == tok.vocab
+    assert fused_many.ids.tolist() == rows and fused_many.lengths.tolist() == lengths
 
 
 def test_ascii_separator_ranges_match_the_tables():
