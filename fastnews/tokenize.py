@@ -273,16 +273,23 @@ def _absorb(h, block):
 
 
 @nb.njit(cache=True, inline="always")
+def _absorb_tail(h, tail, k):
+    """The hash of a word whose last k (0-7) bytes are the low bytes of tail, given h of
+    the 8-byte blocks before them."""
+    h = _absorb(h, (tail & low_bytes(k)) ^ (np.uint64(k) << np.uint64(56)))
+    h ^= h >> np.uint64(33)
+    h *= _MIX2
+    return h ^ (h >> np.uint64(33))
+
+
+@nb.njit(cache=True, inline="always")
 def _hash_word(wbuf, a, b):
     """Hash of the word wbuf[a:b], 8 bytes at a time. Reads up to 7 bytes past b."""
     h = np.uint64(0)
     while a + 8 <= b:
         h = _absorb(h, load8(wbuf, a))
         a += 8
-    h = _absorb(h, (load8(wbuf, a) & low_bytes(b - a)) ^ (np.uint64(b - a) << np.uint64(56)))
-    h ^= h >> np.uint64(33)
-    h *= _MIX2
-    return h ^ (h >> np.uint64(33))
+    return _absorb_tail(h, load8(wbuf, a), b - a)
 
 
 @nb.njit(cache=True, inline="always")
@@ -300,11 +307,19 @@ def _same_bytes(x, x0, x1, y, y0, y1):
 
 @nb.njit(cache=True, inline="always")
 def _copy_folded(buf, a, b, out, n, fold):
-    """out[n:] <- buf[a:b] through _fold; returns the end in out. Writes up to 7 bytes
-    past it."""
-    for j in range(0, b - a, 8):
-        store8(out, n + j, _fold(load8(buf, a + j), fold))
-    return n + b - a
+    """out[n:] <- buf[a:b] through _fold; returns (the end in out, _hash_word of the
+    copy), hashed in the same pass (one loop whose length the branch predictor cannot
+    know, not two). Reads and writes up to 8 bytes past the ends."""
+    h = np.uint64(0)
+    while a + 8 <= b:
+        x = _fold(load8(buf, a), fold)
+        store8(out, n, x)
+        h = _absorb(h, x)
+        a += 8
+        n += 8
+    x = _fold(load8(buf, a), fold)
+    store8(out, n, x)
+    return n + b - a, _absorb_tail(h, x, b - a)
 
 
 @nb.njit(cache=True, inline="always")
@@ -412,12 +427,12 @@ def _encode_all(buf, doc_off, is_sep, lower, fold, slots, hashes, offsets, vbuf,
                 s, e, run = _next_run(bits, n_words, run)
                 if s < 0:
                     break
-                stop = _copy_folded(buf, pos + s, pos + e, scratch, 0, fold)
+                stop, h = _copy_folded(buf, pos + s, pos + e, scratch, 0, fold)
             else:
                 pos, stop = _next_word(buf, pos, end, is_sep, lower, scratch, 0)
                 if stop == 0:
                     break
-            h = _hash_word(scratch, 0, stop)
+                h = _hash_word(scratch, 0, stop)
             j = np.int64(h & np.uint64(mask))
             while True:
                 w = slots[j]
@@ -536,15 +551,15 @@ def _count_docs(buf, doc_off, d, d1, is_sep, lower, fold, bits, tokens, n_tok, d
                 s, e, run = _next_run(bits, n_words, run)
                 if s < 0:
                     break
-                n = _copy_folded(buf, pos + s, pos + e, wbuf, top, fold)
+                n, h = _copy_folded(buf, pos + s, pos + e, wbuf, top, fold)
             else:
                 pos, n = _next_word(buf, pos, end, is_sep, lower, wbuf, top)
                 if n == top:
                     break
+                h = _hash_word(wbuf, top, n)
             # Count it: find it in the part's table, or keep its bytes as a new word.
             # (Written out here, not in a helper: a helper taking the arrays costs
             # reference counting on every call, 4x this whole loop.)
-            h = _hash_word(wbuf, top, n)
             slot = np.int64(h & np.uint64(mask))
             while True:
                 k = slots[slot]
