@@ -619,69 +619,83 @@ def _count_docs(buf, doc_off, d, d1, is_sep, lower, fold, bits, tokens, n_tok, d
     return d, n_tok, top, n_w
 
 
-@nb.njit(cache=True, parallel=True)
-def _merge_parts(wbuf, wstart, wstop, whash, wcount):
-    """Distinct words of all chunks, laid end to end in chunk order, merged into one numbering.
-
-    Returns (to_global int32 [entries], gfirst int64 [n_global], gcount int64 [n_global]):
-    entry e is global word to_global[e], whose bytes are at entry gfirst[g]. wbuf needs
-    8 readable bytes after its last word.
-
-    Equal words have equal hashes, so the entries are grouped by the top bits of their
-    hash into buckets of ~4,000, and each bucket is deduplicated on its own, in parallel,
-    with a table small enough to stay in cache: an entry's representative is the first
-    entry of its word. Chunks hold consecutive documents and number their words by first
-    occurrence, so numbering the representatives in entry order numbers the words in
-    order of first occurrence in the whole corpus."""
-    n = wstart.shape[0]
-    bucket_bits = 0
-    while (n >> bucket_bits) > 4096 and bucket_bits < 16:
-        bucket_bits += 1
-    n_buckets = 1 << bucket_bits
-    first = np.zeros(n_buckets + 1, np.int64)  # bucket b's entries are order[first[b]:first[b + 1]]
-    for e in range(n):
-        first[(np.int64(whash[e] >> np.uint64(40)) & (n_buckets - 1)) + 1] += 1
-    for b in range(n_buckets):
-        first[b + 1] += first[b]
-    fill = first[:-1].copy()
-    order = np.empty(n, np.int64)
-    for e in range(n):
-        b = np.int64(whash[e] >> np.uint64(40)) & (n_buckets - 1)
-        order[fill[b]] = e
-        fill[b] += 1
-    rep = np.empty(n, np.int64)
-    for b in nb.prange(n_buckets):
-        cap = 16
-        while cap < 2 * (first[b + 1] - first[b]):
-            cap *= 2
-        slots = np.full(cap, -1, np.int64)
-        for i in range(first[b], first[b + 1]):
-            e = order[i]
-            h = whash[e]
-            j = np.int64(h & np.uint64(cap - 1))
-            while True:
-                f = slots[j]
-                if f < 0:
-                    slots[j] = e
-                    rep[e] = e
-                    break
-                if whash[f] == h and _same_bytes(wbuf, wstart[f], wstop[f], wbuf, wstart[e], wstop[e]):
-                    rep[e] = f
-                    break
-                j = (j + 1) & (cap - 1)
-    to_global = np.empty(n, np.int32)
-    gfirst = np.empty(n, np.int64)
-    gcount = np.zeros(n, np.int64)
-    n_g = 0
-    for e in range(n):
-        if rep[e] == e:
-            gfirst[n_g] = e
-            to_global[e] = n_g
+@nb.njit(cache=True, nogil=True)
+def _merge_chunk(gbuf, gtop, gstart, gstop, ghash, gcount, n_g, slots, wbuf, wstart, wstop, whash, wcount,
+                 to_global):
+    """Merge one chunk's distinct words into the table of all words so far (see
+    _WordTable): to_global[k] <- the number of chunk word k, a new word getting the next
+    number and a copy of its bytes. Returns (gtop, n_g). The arrays must have room."""
+    mask = slots.shape[0] - 1
+    for k in range(wstart.shape[0]):
+        h, a, b = whash[k], wstart[k], wstop[k]
+        j = np.int64(h & np.uint64(mask))
+        while True:
+            g = slots[j]
+            if g < 0 or (ghash[g] == h and _same_bytes(gbuf, gstart[g], gstop[g], wbuf, a, b)):
+                break
+            j = (j + 1) & mask
+        if g < 0:
+            g = n_g
+            for q in range(0, b - a, 8):
+                store8(gbuf, gtop + q, load8(wbuf, a + q))
+            gstart[g], gstop[g], ghash[g], gcount[g] = gtop, gtop + b - a, h, 0
+            slots[j] = g
+            gtop += b - a
             n_g += 1
-        else:
-            to_global[e] = to_global[rep[e]]  # rep[e] < e: already numbered
-        gcount[to_global[e]] += wcount[e]
-    return to_global, gfirst[:n_g], gcount[:n_g]
+        gcount[g] += wcount[k]
+        to_global[k] = g
+    return gtop, n_g
+
+
+@nb.njit(cache=True)
+def _slots_for(hashes, cap):
+    """An open-addressing table (int32 [cap], -1 empty) of word numbers by hash."""
+    slots = np.full(cap, -1, np.int32)
+    for w in range(hashes.shape[0]):
+        j = np.int64(hashes[w] & np.uint64(cap - 1))
+        while slots[j] >= 0:
+            j = (j + 1) & (cap - 1)
+        slots[j] = w
+    return slots
+
+
+class _WordTable:
+    """The distinct words of the chunks merged so far, numbered in order of first
+    occurrence: word g is buf[start[g]:stop[g]] with hash hash[g], counted count[g]
+    times. Chunks are merged in document order and each numbers its words by first
+    occurrence, so the numbers are in order of first occurrence in all the texts."""
+
+    def __init__(self):
+        self.n, self.top = 0, 0
+        self.buf = np.empty(1 << 20, np.uint8)
+        self.start, self.stop = np.empty(1 << 15, np.int64), np.empty(1 << 15, np.int64)
+        self.hash, self.count = np.empty(1 << 15, np.uint64), np.empty(1 << 15, np.int64)
+        self.slots = np.full(1 << 16, -1, np.int32)
+
+    def add(self, wbuf, wstart, wstop, whash, wcount) -> np.ndarray:
+        """Merge a chunk's distinct words; returns each one's number (int32)."""
+        n_w = wstart.shape[0]
+        if self.top + wbuf.shape[0] + 8 > self.buf.shape[0]:
+            self.buf = _grown(self.buf, self.top, self.top + wbuf.shape[0] + 8)
+        if self.n + n_w > self.start.shape[0]:
+            self.start, self.stop, self.hash, self.count = (
+                _grown(x, self.n, self.n + n_w) for x in (self.start, self.stop, self.hash, self.count))
+        if 2 * (self.n + n_w) > self.slots.shape[0]:
+            cap = self.slots.shape[0]
+            while 2 * (self.n + n_w) > cap:
+                cap *= 2
+            self.slots = _slots_for(self.hash[:self.n], cap)
+        to_global = np.empty(n_w, np.int32)
+        self.top, self.n = _merge_chunk(self.buf, self.top, self.start, self.stop, self.hash, self.count, self.n,
+                                        self.slots, wbuf, wstart, wstop, whash, wcount, to_global)
+        return to_global
+
+
+def _grown(array: np.ndarray, used: int, size: int) -> np.ndarray:
+    """A copy of array[:used] with room for at least size elements (doubling)."""
+    bigger = np.empty(max(size, 2 * array.shape[0]), array.dtype)
+    bigger[:used] = array[:used]
+    return bigger
 
 
 @nb.njit(cache=True, parallel=True)
@@ -798,11 +812,11 @@ class Tokenizer:
 class CountedChunk:
     """One chunk's split: its document d (0..) is document first_doc + d of the texts,
     and its words are tokens[doc_tok[d]:doc_tok[d + 1]], numbered by the chunk; chunk
-    word k is entry entry_base + k of the merged CountedWords."""
+    word k is word to_global[k] of the CountedWords."""
     first_doc: int
-    tokens: np.ndarray   # int32 [n_tokens]
-    doc_tok: np.ndarray  # int64 [n_docs + 1]
-    entry_base: int
+    tokens: np.ndarray     # int32 [n_tokens]
+    doc_tok: np.ndarray    # int64 [n_docs + 1]
+    to_global: np.ndarray  # int32 [chunk words]
 
 
 @dataclass
@@ -810,37 +824,31 @@ class CountedWords:
     """Texts split into words, with every distinct word counted.
 
     Word g (0.., in order of first occurrence in the texts) occurs counts[g] times;
-    its lowered UTF-8 bytes are wbuf[wstart[e]:wstop[e]] for e = first_entry[g].
-    Entry e is each chunk's own number for a word, laid end to end in chunk order:
-    global word = to_global[e]."""
+    its lowered UTF-8 bytes are wbuf[wstart[g]:wstop[g]]."""
     n_docs: int
     chunks: list[CountedChunk]
-    to_global: np.ndarray    # int32 [n_entries]
-    first_entry: np.ndarray  # int64 [n_words]
-    counts: np.ndarray       # int64 [n_words]
-    wbuf: np.ndarray         # uint8
-    wstart: np.ndarray       # int64 [n_entries]
-    wstop: np.ndarray        # int64 [n_entries]
+    counts: np.ndarray  # int64 [n_words]
+    wbuf: np.ndarray    # uint8
+    wstart: np.ndarray  # int64 [n_words]
+    wstop: np.ndarray   # int64 [n_words]
 
     def words(self, which: np.ndarray) -> list[str]:
         raw = self.wbuf.tobytes()
-        entries = self.first_entry[which]
         return [raw[a:b].decode("utf-8", "surrogatepass")
-                for a, b in zip(self.wstart[entries].tolist(), self.wstop[entries].tolist())]
+                for a, b in zip(self.wstart[which].tolist(), self.wstop[which].tolist())]
 
     def word_of_token(self) -> np.ndarray:
         """Global word number of every token, documents in order."""
-        return np.concatenate([self.to_global[c.entry_base + c.tokens] for c in self.chunks])
+        return np.concatenate([c.to_global[c.tokens] for c in self.chunks])
 
     def encode(self, id_of_word: np.ndarray, config: TokenizerConfig) -> Encoded:
         """ids of the same texts, given the model id of every global word."""
         ids = np.empty((self.n_docs, config.max_len), np.int32)
         lengths = np.empty(self.n_docs, np.int32)
-        id_of_entry = id_of_word[self.to_global]
         for c in self.chunks:
             rows = slice(c.first_doc, c.first_doc + c.doc_tok.shape[0] - 1)
             if rows.stop > rows.start:
-                _encode_tokens(c.tokens, c.doc_tok, id_of_entry[c.entry_base:], config.max_len,
+                _encode_tokens(c.tokens, c.doc_tok, id_of_word[c.to_global], config.max_len,
                                config.truncating == "pre", config.padding == "pre", ids[rows], lengths[rows])
         return Encoded(ids, lengths)
 
@@ -891,24 +899,21 @@ def count_words(texts: list[str], lowercase: bool = True, chunk_bytes: int | Non
     GIL) and hands it to a pool of threads, which split and count it (_count_part
     releases the GIL), each chunk with a hash table of its own; so packing the next
     chunk overlaps counting the last ones, and several chunks per thread keep all cores
-    busy to the end. The chunks' distinct words are then merged (_merge_parts). The
-    result does not depend on the chunks or the number of threads."""
+    busy to the end. This thread merges each chunk's distinct words into one table
+    (_WordTable) as soon as the chunk is counted, while the pool counts the later
+    ones. The result does not depend on the chunks or the number of threads."""
     is_sep, lower = char_tables(lowercase)
     fold = _fold_for(lowercase)
     pool = _count_pool()
     pending = [(first, pool.submit(_count_chunk, buf, offsets, is_sep, lower, fold))
                for first, buf, offsets in _packed_chunks(texts, chunk_bytes or CHUNK_BYTES)]
-    firsts = [first for first, _ in pending]
-    tokens, doc_toks, wbufs, wstarts, wstops, whashes, wcounts = zip(*(p.result() for _, p in pending))
-    byte_base = np.cumsum([0] + [w.shape[0] for w in wbufs[:-1]])
-    entry_base = np.cumsum([0] + [w.shape[0] for w in wstarts[:-1]]).tolist()
-    wstart = np.concatenate([w + b for w, b in zip(wstarts, byte_base)])
-    wstop = np.concatenate([w + b for w, b in zip(wstops, byte_base)])
-    wbuf = np.concatenate(wbufs + (np.zeros(8, np.uint8),))  # _merge_parts reads 8 bytes at a time
-    to_global, first_entry, counts = _merge_parts(wbuf, wstart, wstop, np.concatenate(whashes),
-                                                  np.concatenate(wcounts))
-    chunks = [CountedChunk(*c) for c in zip(firsts, tokens, doc_toks, entry_base)]
-    return CountedWords(len(texts), chunks, to_global, first_entry, counts, wbuf, wstart, wstop)
+    table = _WordTable()
+    chunks = []
+    for first, counting in pending:  # in document order, each as soon as it is counted
+        tokens, doc_tok, wbuf, wstart, wstop, whash, wcount = counting.result()
+        chunks.append(CountedChunk(first, tokens, doc_tok, table.add(wbuf, wstart, wstop, whash, wcount)))
+    n = table.n
+    return CountedWords(len(texts), chunks, table.count[:n], table.buf[:table.top], table.start[:n], table.stop[:n])
 
 
 def _most_frequent(counts: np.ndarray, k: int) -> np.ndarray:
