@@ -740,10 +740,12 @@ class Encoded:
 class Tokenizer:
     """A fitted vocabulary plus the settings that turn text into model input."""
 
-    def __init__(self, vocab: list[str], config: TokenizerConfig = TokenizerConfig()):
+    def __init__(self, vocab: list[str], config: TokenizerConfig = TokenizerConfig(),
+                 table: StringTable | None = None):
+        """table: the vocabulary's StringTable, when the caller has its bytes already."""
         self.vocab = list(vocab)
         self.config = config
-        self.table = StringTable.from_words(self.vocab)
+        self.table = table if table is not None else StringTable.from_words(self.vocab)
         # The encode kernel's own index of the vocabulary, by the 8-bytes-at-a-time hash
         # (the StringTable's FNV-1a is what GloVe stores keep on disk).
         self._vbuf = np.concatenate((self.table.buf, np.zeros(8, np.uint8)))
@@ -765,7 +767,8 @@ class Tokenizer:
         """Fit on texts and encode the same texts, splitting them only once."""
         counted = count_words(texts, config.lowercase)
         order = _most_frequent(counted.counts, vocab_size)
-        tok = cls(counted.words(order), config)
+        vocab, buf, offsets = counted.packed_words(order)
+        tok = cls(vocab, config, StringTable.build(buf, offsets)[0])  # the words are distinct
         if not encode:
             return tok, None
         id_of_word = np.full(counted.counts.shape[0], UNK_ID, np.int32)
@@ -808,6 +811,25 @@ class Tokenizer:
         return cls(vocab, TokenizerConfig(**{k: v for k, v in settings.items() if k in fields}))
 
 
+@nb.njit(cache=True)
+def _gather_words(wbuf, wstart, wstop, which):
+    """Words wbuf[wstart[g]:wstop[g]] for g in which, packed (buf, offsets [n + 1]) and
+    also as lines (each followed by a newline)."""
+    n = which.shape[0]
+    offsets = np.zeros(n + 1, np.int64)
+    for i in range(n):
+        offsets[i + 1] = offsets[i] + wstop[which[i]] - wstart[which[i]]
+    buf = np.empty(offsets[n], np.uint8)
+    lines = np.empty(offsets[n] + n, np.uint8)
+    for i in range(n):
+        a = wstart[which[i]]
+        for q in range(offsets[i + 1] - offsets[i]):
+            buf[offsets[i] + q] = wbuf[a + q]
+            lines[offsets[i] + i + q] = wbuf[a + q]
+        lines[offsets[i + 1] + i] = 10  # "\n"
+    return buf, offsets, lines
+
+
 @dataclass
 class CountedChunk:
     """One chunk's split: its document d (0..) is document first_doc + d of the texts,
@@ -833,9 +855,15 @@ class CountedWords:
     wstop: np.ndarray   # int64 [n_words]
 
     def words(self, which: np.ndarray) -> list[str]:
-        raw = self.wbuf.tobytes()
-        return [raw[a:b].decode("utf-8", "surrogatepass")
-                for a, b in zip(self.wstart[which].tolist(), self.wstop[which].tolist())]
+        return self.packed_words(which)[0]
+
+    def packed_words(self, which: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """Words number which, as strs and packed (uint8 buf, int64 offsets)."""
+        which = np.asarray(which, np.int64)
+        buf, offsets, lines = _gather_words(self.wbuf, self.wstart, self.wstop, which)
+        # One decode for all: a word never holds a newline (whitespace separates words).
+        words = lines[:-1].tobytes().decode("utf-8", "surrogatepass").split("\n") if which.shape[0] else []
+        return words, buf, offsets
 
     def word_of_token(self) -> np.ndarray:
         """Global word number of every token, documents in order."""
