@@ -22,7 +22,8 @@ Python object is made per word.
   per-code-point loop (_next_word).
 
   encode (a fitted vocabulary; inference): each word is probed in the tokenizer's
-      index of its vocabulary (_index_words); documents in parallel (prange).
+      index of its vocabulary (_index_words); chunks of documents (~1 MB) are packed
+      by the calling thread and encoded by a pool of threads, one chunk each.
   fit / fit_encode (training): count_words packs chunks of consecutive documents
       (~4 MB each) while a pool of threads splits the ones already packed, each
       chunk counted into a hash table of its own in one pass over its bytes; the
@@ -35,6 +36,7 @@ decreasing training frequency (ties: first occurrence first, as Keras does).
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import asdict, dataclass
 
@@ -42,7 +44,7 @@ import numba as nb
 import numpy as np
 from numba.cpython.unsafe.numbers import trailing_zeros
 
-from fastnews.strtable import (HIGH_BITS, LOW7_BITS, StringTable, encode_words, load8, low_bytes, pack_bytes,
+from fastnews.strtable import (HIGH_BITS, LOW7_BITS, StringTable, load8, low_bytes, pack_bytes,
                                prefetch, store8)
 
 PAD_ID = 0
@@ -247,6 +249,11 @@ _MIX1 = np.uint64(0xFF51AFD7ED558CCD)
 _MIX2 = np.uint64(0xC4CEB9FE1A85EC53)
 
 
+def _fold_for(lowercase: bool) -> np.uint64:
+    """The _fold argument: str.lower on ASCII lowers exactly 'A'..'Z'."""
+    return ASCII_FOLD if lowercase else np.uint64(0)
+
+
 @nb.njit(cache=True, inline="always")
 def _word_bytes(x):
     """Flag mask of the bytes of x that are ASCII and not separators."""
@@ -406,17 +413,21 @@ def _index_words(vbuf, offsets):
     return slots, hashes
 
 
-@nb.njit(cache=True, parallel=True)
-def _encode_all(buf, doc_off, is_sep, lower, fold, slots, hashes, offsets, vbuf,
-                max_len, keep_last, pad_front, ids, lengths):
-    """ids[d] <- vocabulary ids of document d, truncated and padded to max_len;
+@nb.njit(cache=True, nogil=True)
+def _encode_docs(buf, doc_off, is_sep, lower, fold, slots, hashes, offsets, vbuf,
+                 max_len, keep_last, pad_front, ids, lengths):
+    """ids[d] <- vocabulary ids of packed document d, truncated and padded to max_len;
     lengths[d] <- its true number of words (before truncation). slots, hashes: the
-    vocabulary vbuf/offsets indexed by _index_words."""
+    vocabulary vbuf/offsets indexed by _index_words. buf must have 8 readable bytes
+    after its last document."""
     mask = slots.shape[0] - 1
-    for d in nb.prange(doc_off.shape[0] - 1):
+    longest = 0
+    for d in range(doc_off.shape[0] - 1):
+        longest = max(longest, doc_off[d + 1] - doc_off[d])
+    scratch = np.empty(2 * longest + 16, np.uint8)
+    bits = np.empty(longest // 64 + 2, np.uint64)
+    for d in range(doc_off.shape[0] - 1):
         pos, end = doc_off[d], doc_off[d + 1]
-        scratch = np.empty(2 * (end - pos) + 16, np.uint8)
-        bits = np.empty((end - pos) // 64 + 2, np.uint64)
         ascii = _ascii_bitmap(buf, pos, end, bits)
         n_words = (end - pos + 63) >> 6
         run = _RUN_START  # the bitmap scan's state (ASCII texts)
@@ -712,6 +723,63 @@ def _encode_tokens(tokens, doc_tok, id_of_token, max_len, keep_last, pad_front, 
         _finish_row(row, min(b - a, max_len), max_len, False, pad_front)
 
 
+@nb.njit(cache=True)
+def _gather_words(wbuf, wstart, wstop, which):
+    """Words wbuf[wstart[g]:wstop[g]] for g in which, packed (buf, offsets [n + 1]) and
+    also as lines (each followed by a newline)."""
+    n = which.shape[0]
+    offsets = np.zeros(n + 1, np.int64)
+    for i in range(n):
+        offsets[i + 1] = offsets[i] + wstop[which[i]] - wstart[which[i]]
+    buf = np.empty(offsets[n], np.uint8)
+    lines = np.empty(offsets[n] + n, np.uint8)
+    for i in range(n):
+        a = wstart[which[i]]
+        for q in range(offsets[i + 1] - offsets[i]):
+            buf[offsets[i] + q] = wbuf[a + q]
+            lines[offsets[i] + i + q] = wbuf[a + q]
+        lines[offsets[i + 1] + i] = 10  # "\n"
+    return buf, offsets, lines
+
+
+# ---------------------------------------------------------------------------
+# Chunks of documents, and the threads that split them. This thread packs the texts
+# into UTF-8 a chunk at a time (str.encode holds the GIL) while a pool of threads runs
+# the kernels on the chunks already packed (the kernels release the GIL).
+
+CHUNK_BYTES = 4 << 20  # UTF-8 bytes per chunk of documents that count_words hands to a thread
+ENCODE_CHUNK_BYTES = 1 << 20  # the same for Tokenizer.encode (no merge after it, so smaller)
+_pool = None
+
+
+def _chunk_pool():
+    """The threads that count or encode chunks, one per numba thread, kept for the process (new
+    threads for every call cost more than the smaller inputs take to count)."""
+    global _pool
+    threads = max(1, nb.get_num_threads())
+    if _pool is None or _pool._max_workers != threads:
+        from concurrent.futures import ThreadPoolExecutor
+        _pool = ThreadPoolExecutor(threads, thread_name_prefix="fastnews-count")
+    return _pool
+
+
+def _packed_chunks(texts: list[str], chunk_bytes: int):
+    """(first document, packed UTF-8, offsets) for runs of consecutive texts of about
+    chunk_bytes bytes each, packed with 8 slack bytes; one empty chunk for no texts.
+    Sizes are checked every 64 texts (every text, for chunks under 64 KB)."""
+    group = min(64, max(1, chunk_bytes >> 10))
+    first, pieces, size = 0, [], 0
+    for a in range(0, len(texts), group):
+        encoded = [t.encode("utf-8", "surrogatepass") for t in texts[a:a + group]]
+        pieces += encoded
+        size += sum(map(len, encoded))
+        if size >= chunk_bytes or a + group >= len(texts):
+            yield (first, *pack_bytes(pieces, slack=8))
+            first, pieces, size = first + len(pieces), [], 0
+    if not texts:
+        yield (0, *pack_bytes([], slack=8))
+
+
 # ---------------------------------------------------------------------------
 # Public API.
 
@@ -776,21 +844,29 @@ class Tokenizer:
         return tok, counted.encode(id_of_word, config)
 
     def encode(self, texts: list[str]) -> Encoded:
-        buf, offsets = encode_words(texts, slack=8)
-        return self.encode_packed(buf, offsets)
-
-    def encode_packed(self, buf: np.ndarray, offsets: np.ndarray) -> Encoded:
-        n = offsets.shape[0] - 1
-        ids = np.empty((n, self.config.max_len), np.int32)
-        lengths = np.empty(n, np.int32)
-        if n:
-            is_sep, lower = char_tables(self.config.lowercase)
-            if buf.shape[0] < offsets[-1] + 8:  # room for 8-byte reads past the last text
-                buf = np.concatenate((buf, np.zeros(8, np.uint8)))
-            _encode_all(buf, offsets, is_sep, lower, _fold_for(self.config.lowercase), self._slots, self._hashes,
-                        self.table.offsets, self._vbuf, self.config.max_len, self.config.truncating == "pre",
-                        self.config.padding == "pre", ids, lengths)
+        """ids of texts, as count_words splits them: in chunks of consecutive texts, this
+        thread packing the next chunk while the pool of threads encodes the packed ones
+        into their rows. A single chunk is encoded in this thread."""
+        ids = np.empty((len(texts), self.config.max_len), np.int32)
+        lengths = np.empty(len(texts), np.int32)
+        chunks = _packed_chunks(texts, ENCODE_CHUNK_BYTES)
+        first, following = next(chunks), next(chunks, None)
+        if following is None:
+            self._encode_chunk(*first, ids, lengths)
+        else:
+            pool = _chunk_pool()
+            pending = [pool.submit(self._encode_chunk, *chunk, ids, lengths)
+                       for chunk in itertools.chain((first, following), chunks)]
+            for encoding in pending:
+                encoding.result()
         return Encoded(ids, lengths)
+
+    def _encode_chunk(self, first: int, buf: np.ndarray, offsets: np.ndarray, ids: np.ndarray, lengths: np.ndarray):
+        rows = slice(first, first + offsets.shape[0] - 1)
+        is_sep, lower = char_tables(self.config.lowercase)
+        _encode_docs(buf, offsets, is_sep, lower, _fold_for(self.config.lowercase), self._slots, self._hashes,
+                     self.table.offsets, self._vbuf, self.config.max_len, self.config.truncating == "pre",
+                     self.config.padding == "pre", ids[rows], lengths[rows])
 
     def split(self, text: str) -> list[str]:
         """The words of one text, as the kernels see them (for inspection and tests)."""
@@ -809,25 +885,6 @@ class Tokenizer:
             raise ValueError("model was tokenized with a different split rule: " + str(settings.get("split_rule")))
         fields = TokenizerConfig.__dataclass_fields__
         return cls(vocab, TokenizerConfig(**{k: v for k, v in settings.items() if k in fields}))
-
-
-@nb.njit(cache=True)
-def _gather_words(wbuf, wstart, wstop, which):
-    """Words wbuf[wstart[g]:wstop[g]] for g in which, packed (buf, offsets [n + 1]) and
-    also as lines (each followed by a newline)."""
-    n = which.shape[0]
-    offsets = np.zeros(n + 1, np.int64)
-    for i in range(n):
-        offsets[i + 1] = offsets[i] + wstop[which[i]] - wstart[which[i]]
-    buf = np.empty(offsets[n], np.uint8)
-    lines = np.empty(offsets[n] + n, np.uint8)
-    for i in range(n):
-        a = wstart[which[i]]
-        for q in range(offsets[i + 1] - offsets[i]):
-            buf[offsets[i] + q] = wbuf[a + q]
-            lines[offsets[i] + i + q] = wbuf[a + q]
-        lines[offsets[i + 1] + i] = 10  # "\n"
-    return buf, offsets, lines
 
 
 @dataclass
@@ -881,43 +938,6 @@ class CountedWords:
         return Encoded(ids, lengths)
 
 
-def _fold_for(lowercase: bool) -> np.uint64:
-    """The _fold argument: str.lower on ASCII lowers exactly 'A'..'Z'."""
-    return ASCII_FOLD if lowercase else np.uint64(0)
-
-
-CHUNK_BYTES = 4 << 20  # UTF-8 bytes per chunk of documents that count_words hands to a thread
-_pool = None
-
-
-def _count_pool():
-    """The threads that count chunks, one per numba thread, kept for the process (new
-    threads for every call cost more than the smaller inputs take to count)."""
-    global _pool
-    threads = max(1, nb.get_num_threads())
-    if _pool is None or _pool._max_workers != threads:
-        from concurrent.futures import ThreadPoolExecutor
-        _pool = ThreadPoolExecutor(threads, thread_name_prefix="fastnews-count")
-    return _pool
-
-
-def _packed_chunks(texts: list[str], chunk_bytes: int):
-    """(first document, packed UTF-8, offsets) for runs of consecutive texts of about
-    chunk_bytes bytes each, packed with 8 slack bytes; one empty chunk for no texts.
-    Sizes are checked every 64 texts (every text, for chunks under 64 KB)."""
-    group = min(64, max(1, chunk_bytes >> 10))
-    first, pieces, size = 0, [], 0
-    for a in range(0, len(texts), group):
-        encoded = [t.encode("utf-8", "surrogatepass") for t in texts[a:a + group]]
-        pieces += encoded
-        size += sum(map(len, encoded))
-        if size >= chunk_bytes or a + group >= len(texts):
-            yield (first, *pack_bytes(pieces, slack=8))
-            first, pieces, size = first + len(pieces), [], 0
-    if not texts:
-        yield (0, *pack_bytes([], slack=8))
-
-
 def count_words(texts: list[str], lowercase: bool = True, chunk_bytes: int | None = None) -> CountedWords:
     """Split texts and count their words, in one pass over their bytes.
 
@@ -932,7 +952,7 @@ def count_words(texts: list[str], lowercase: bool = True, chunk_bytes: int | Non
     ones. The result does not depend on the chunks or the number of threads."""
     is_sep, lower = char_tables(lowercase)
     fold = _fold_for(lowercase)
-    pool = _count_pool()
+    pool = _chunk_pool()
     pending = [(first, pool.submit(_count_chunk, buf, offsets, is_sep, lower, fold))
                for first, buf, offsets in _packed_chunks(texts, chunk_bytes or CHUNK_BYTES)]
     table = _WordTable()

@@ -15,13 +15,14 @@ from fastnews.tokenize import MAX_CODEPOINT, Tokenizer, TokenizerConfig, char_ta
 
 @contextmanager
 def chunks_of_one_text():
-    """Every non-empty text its own chunk, so that fitting merges the counts of many chunks."""
-    before = tokenize.CHUNK_BYTES
-    tokenize.CHUNK_BYTES = 1
+    """Every non-empty text its own chunk, so that fitting merges the counts of many
+    chunks and encoding fills the rows from many threads."""
+    before = tokenize.CHUNK_BYTES, tokenize.ENCODE_CHUNK_BYTES
+    tokenize.CHUNK_BYTES = tokenize.ENCODE_CHUNK_BYTES = 1
     try:
         yield
     finally:
-        tokenize.CHUNK_BYTES = before
+        tokenize.CHUNK_BYTES, tokenize.ENCODE_CHUNK_BYTES = before
 
 AWKWARD = [
     "",
@@ -129,7 +130,9 @@ def test_fuzz_against_twin(texts):
     assert fused.ids.tolist() == rows and fused.lengths.tolist() == lengths
     with chunks_of_one_text():
         tok_many, fused_many = Tokenizer.fit_encode(texts, 6, TokenizerConfig(max_len=5))
+        encoded_many = tok.encode(texts)
     assert tok_many.vocab == vocab and fused_many.ids.tolist() == rows and fused_many.lengths.tolist() == lengths
+    assert encoded_many.ids.tolist() == rows and encoded_many.lengths.tolist() == lengths
 
 
 ascii_text = st.text(alphabet=st.sampled_from("aAbBzZ09'_-. \t\n\x00\x7f\x1c") | st.characters(max_codepoint=127),
@@ -156,8 +159,10 @@ def test_fuzz_ascii_fast_path_against_twin(texts, lowercase, truncating):
     with chunks_of_one_text():  # the texts' counts merged from one chunk each
         merged_words, merged_counts = word_counts(texts, lowercase)
         tok_many, fused_many = Tokenizer.fit_encode(texts, 50, config)
+        encoded_many = tok.encode(texts)
     assert merged_words == ranked and merged_counts.tolist() == got.tolist()
     assert tok_many.vocab == tok.vocab
+    assert encoded_many.ids.tolist() == rows and encoded_many.lengths.tolist() == lengths
     assert fused_many.ids.tolist() == rows and fused_many.lengths.tolist() == lengths
 
 
