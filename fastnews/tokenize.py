@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 import numba as nb
@@ -471,7 +472,7 @@ def _encode_docs(buf, doc_off, is_sep, lower, fold, slots, hashes, offsets, vbuf
 
 def _count_chunk(buf: np.ndarray, doc_off: np.ndarray, is_sep, lower, fold):
     """Split the packed documents of one chunk and number their distinct words in order
-    of first occurrence (_count_part). Returns
+    of first occurrence (_count_into). Returns
         tokens   int32 [n_tokens]   the chunk's words, as distinct-word numbers
         doc_tok  int64 [n_docs + 1] document d's words are tokens[doc_tok[d]:doc_tok[d + 1]]
         wbuf, wstart, wstop         distinct word k is wbuf[wstart[k]:wstop[k]]
@@ -491,14 +492,14 @@ def _count_chunk(buf: np.ndarray, doc_off: np.ndarray, is_sep, lower, fold):
         cap *= 2
     doc_tok = np.zeros(n_docs + 1, np.int64)
     wbuf = np.empty(2 * n_bytes + 16, np.uint8)  # a lowered word takes at most 1.5x its bytes
-    n_tok, top, n_w, wstart, wstop, whash, wcount = _count_part(
+    n_tok, top, n_w, wstart, wstop, whash, wcount = _count_into(
         buf, doc_off, is_sep, lower, fold, tokens, doc_tok, wbuf, np.empty(guess, np.int64), np.empty(guess, np.int64), np.empty(guess, np.uint64),
         np.empty(guess, np.int64), np.full(cap, -1, np.int32))
     return tokens[:n_tok], doc_tok, wbuf[:top], wstart[:n_w], wstop[:n_w], whash[:n_w], wcount[:n_w]
 
 
 @nb.njit(cache=True, nogil=True)
-def _count_part(buf, doc_off, is_sep, lower, fold, tokens, doc_tok, wbuf, wstart, wstop, whash, wcount, slots):
+def _count_into(buf, doc_off, is_sep, lower, fold, tokens, doc_tok, wbuf, wstart, wstop, whash, wcount, slots):
     """_count_chunk's kernel, into the arrays it is given; tokens and wbuf must hold the
     worst case (every word new), the others grow if needed. Returns (n_tok, top, n_w,
     wstart, wstop, whash, wcount).
@@ -558,7 +559,7 @@ def _move_down(wbuf, a, b, top):
 @nb.njit(cache=True, nogil=True)
 def _count_docs(buf, doc_off, d, d1, is_sep, lower, fold, bits, tokens, n_tok, doc_tok,
                 wbuf, top, wstart, wstop, whash, wcount, n_w, slots, cand, cand_hash):
-    """The word loop of _count_part, from document d until d1 or until the next document
+    """The word loop of _count_into, from document d until d1 or until the next document
     might not fit in the arrays. Returns (next document, n_tok, top, n_w).
 
     An ASCII document's words come off its bitmap (_ascii_bitmap, _next_run); any
@@ -597,7 +598,7 @@ def _count_docs(buf, doc_off, d, d1, is_sep, lower, fold, bits, tokens, n_tok, d
                 cand_hash[m] = h
                 m += 1
                 cand[m] = n
-            # Count them: find each in the part's table, or keep its bytes as a new word.
+            # Count them: find each in the chunk's table, or keep its bytes as a new word.
             # (Written out here, not in a helper: a helper taking the arrays costs
             # reference counting on every call, 4x this whole loop.)
             for i in range(m):
@@ -749,18 +750,16 @@ def _gather_words(wbuf, wstart, wstop, which):
 
 CHUNK_BYTES = 4 << 20  # UTF-8 bytes per chunk of documents that count_words hands to a thread
 ENCODE_CHUNK_BYTES = 1 << 20  # the same for Tokenizer.encode (no merge after it, so smaller)
-_pool = None
+_pools: dict[int, ThreadPoolExecutor] = {}
 
 
-def _chunk_pool():
-    """The threads that count or encode chunks, one per numba thread, kept for the process (new
-    threads for every call cost more than the smaller inputs take to count)."""
-    global _pool
+def _chunk_pool() -> ThreadPoolExecutor:
+    """The threads that count or encode chunks, one per numba thread, kept for the
+    process: starting threads on every call costs more than small inputs take."""
     threads = max(1, nb.get_num_threads())
-    if _pool is None or _pool._max_workers != threads:
-        from concurrent.futures import ThreadPoolExecutor
-        _pool = ThreadPoolExecutor(threads, thread_name_prefix="fastnews-count")
-    return _pool
+    if threads not in _pools:
+        _pools[threads] = ThreadPoolExecutor(threads, thread_name_prefix="fastnews-tokenize")
+    return _pools[threads]
 
 
 def _packed_chunks(texts: list[str], chunk_bytes: int):
@@ -944,7 +943,7 @@ def count_words(texts: list[str], lowercase: bool = True, chunk_bytes: int | Non
     The texts go in chunks of consecutive documents, about chunk_bytes (default
     CHUNK_BYTES) of UTF-8 each.
     This thread packs each chunk into one buffer (Python's str.encode, which holds the
-    GIL) and hands it to a pool of threads, which split and count it (_count_part
+    GIL) and hands it to a pool of threads, which split and count it (_count_into
     releases the GIL), each chunk with a hash table of its own; so packing the next
     chunk overlaps counting the last ones, and several chunks per thread keep all cores
     busy to the end. This thread merges each chunk's distinct words into one table
