@@ -762,6 +762,11 @@ def _chunk_pool() -> ThreadPoolExecutor:
     return _pools[threads]
 
 
+def _as_sequence(texts) -> list[str] | tuple[str, ...]:
+    """texts as something that has a length and slices (a generator becomes a list)."""
+    return texts if isinstance(texts, (list, tuple)) else list(texts)
+
+
 def _packed_chunks(texts: list[str], chunk_bytes: int):
     """(first document, packed UTF-8, offsets) for runs of consecutive texts of about
     chunk_bytes bytes each, packed with 8 slack bytes; one empty chunk for no texts.
@@ -846,6 +851,7 @@ class Tokenizer:
         """ids of texts, as count_words splits them: in chunks of consecutive texts, this
         thread packing the next chunk while the pool of threads encodes the packed ones
         into their rows. A single chunk is encoded in this thread."""
+        texts = _as_sequence(texts)
         ids = np.empty((len(texts), self.config.max_len), np.int32)
         lengths = np.empty(len(texts), np.int32)
         chunks = _packed_chunks(texts, ENCODE_CHUNK_BYTES)
@@ -949,6 +955,7 @@ def count_words(texts: list[str], lowercase: bool = True, chunk_bytes: int | Non
     busy to the end. This thread merges each chunk's distinct words into one table
     (_WordTable) as soon as the chunk is counted, while the pool counts the later
     ones. The result does not depend on the chunks or the number of threads."""
+    texts = _as_sequence(texts)
     is_sep, lower = char_tables(lowercase)
     fold = _fold_for(lowercase)
     pool = _chunk_pool()
