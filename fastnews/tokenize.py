@@ -507,10 +507,12 @@ def _count_chunk(buf: np.ndarray, doc_off: np.ndarray, is_sep, lower, fold):
     while cap < 2 * guess:
         cap *= 2
     doc_tok = np.zeros(n_docs + 1, np.int64)
-    wbuf = np.empty(2 * n_bytes + 16, np.uint8)  # a lowered word takes at most 1.5x its bytes
+    # Distinct words, then the batch being counted: lowered, a text takes at most 1.5x its bytes.
+    wbuf = np.empty(2 * n_bytes + 16, np.uint8)
+    starts, stops, hashes, counts = (np.empty(guess, t) for t in (np.int64, np.int64, np.uint64, np.int64))
     n_tok, top, n_w, wstart, wstop, whash, wcount = _count_into(
-        buf, doc_off, is_sep, lower, fold, tokens, doc_tok, wbuf, np.empty(guess, np.int64), np.empty(guess, np.int64), np.empty(guess, np.uint64),
-        np.empty(guess, np.int64), np.full(cap, -1, np.int32))
+        buf, doc_off, is_sep, lower, fold, tokens, doc_tok, wbuf, starts, stops, hashes, counts,
+        np.full(cap, -1, np.int32))
     return tokens[:n_tok], doc_tok, wbuf[:top], wstart[:n_w], wstop[:n_w], whash[:n_w], wcount[:n_w]
 
 
