@@ -203,7 +203,8 @@ def _count_in(buf, pos, end, is_sep):
 @nb.njit(cache=True, inline="always")
 def _finish_row(row, n, max_len, keep_last, pad_front):
     """Row holds min(n, max_len) ids (a ring buffer when keep_last and n > max_len):
-    put them in order and pad with 0 on the chosen side."""
+    put them in order and pad with 0 on the chosen side. Rows come zeroed (np.zeros:
+    pages the kernel zeroed already), so padding at the back writes nothing."""
     kept = min(n, max_len)
     if keep_last and n > max_len:
         rolled = np.empty(max_len, row.dtype)
@@ -213,8 +214,6 @@ def _finish_row(row, n, max_len, keep_last, pad_front):
     if pad_front and kept < max_len:
         row[max_len - kept:] = row[:kept].copy()
         row[:max_len - kept] = 0
-    else:
-        row[kept:] = 0
 
 
 # ---------------------------------------------------------------------------
@@ -870,7 +869,7 @@ class Tokenizer:
         thread packing the next chunk while the pool of threads encodes the packed ones
         into their rows. A single chunk is encoded in this thread."""
         texts = _as_sequence(texts)
-        ids = np.empty((len(texts), self.config.max_len), np.int32)
+        ids = np.zeros((len(texts), self.config.max_len), np.int32)  # zeroed: see _finish_row
         lengths = np.empty(len(texts), np.int32)
         chunks = _packed_chunks(texts, ENCODE_CHUNK_BYTES)
         first, following = next(chunks), next(chunks, None)
@@ -951,7 +950,7 @@ class CountedWords:
 
     def encode(self, id_of_word: np.ndarray, config: TokenizerConfig) -> Encoded:
         """ids of the same texts, given the model id of every global word."""
-        ids = np.empty((self.n_docs, config.max_len), np.int32)
+        ids = np.zeros((self.n_docs, config.max_len), np.int32)  # zeroed: see _finish_row
         lengths = np.empty(self.n_docs, np.int32)
         for c in self.chunks:
             rows = slice(c.first_doc, c.first_doc + c.doc_tok.shape[0] - 1)
