@@ -36,6 +36,7 @@ decreasing training frequency (ties: first occurrence first, as Keras does).
 
 from __future__ import annotations
 
+import collections
 import itertools
 import json
 from concurrent.futures import ThreadPoolExecutor
@@ -801,6 +802,30 @@ def _packed_chunks(texts: list[str], chunk_bytes: int):
         yield (0, *pack_bytes([], slack=8))
 
 
+def _in_chunks(texts: list[str], chunk_bytes: int, work):
+    """work(first document, packed UTF-8, offsets) for each chunk of texts (see
+    _packed_chunks), run by the pool while this thread packs the next chunks; yields
+    (first document, result) in document order. At most two chunks per thread wait
+    packed or unclaimed, so memory stays bounded on a corpus of any size. A single chunk
+    is run in this thread."""
+    chunks = _packed_chunks(texts, chunk_bytes)
+    first, following = next(chunks), next(chunks, None)
+    if following is None:
+        yield first[0], work(*first)
+        return
+    pool = _chunk_pool()
+    window = 2 * max(1, nb.get_num_threads())
+    pending = collections.deque()
+    for chunk in itertools.chain((first, following), chunks):
+        pending.append((chunk[0], pool.submit(work, *chunk)))
+        if len(pending) > window:
+            done, result = pending.popleft()
+            yield done, result.result()
+    while pending:
+        done, result = pending.popleft()
+        yield done, result.result()
+
+
 # ---------------------------------------------------------------------------
 # Public API.
 
@@ -871,24 +896,19 @@ class Tokenizer:
         texts = _as_sequence(texts)
         ids = np.zeros((len(texts), self.config.max_len), np.int32)  # zeroed: see _finish_row
         lengths = np.empty(len(texts), np.int32)
-        chunks = _packed_chunks(texts, ENCODE_CHUNK_BYTES)
-        first, following = next(chunks), next(chunks, None)
-        if following is None:
-            self._encode_chunk(*first, ids, lengths)
-        else:
-            pool = _chunk_pool()
-            pending = [pool.submit(self._encode_chunk, *chunk, ids, lengths)
-                       for chunk in itertools.chain((first, following), chunks)]
-            for encoding in pending:
-                encoding.result()
-        return Encoded(ids, lengths)
+        cfg = self.config
+        is_sep, lower = char_tables(cfg.lowercase)
+        fold = _fold_for(cfg.lowercase)
 
-    def _encode_chunk(self, first: int, buf: np.ndarray, offsets: np.ndarray, ids: np.ndarray, lengths: np.ndarray):
-        rows = slice(first, first + offsets.shape[0] - 1)
-        is_sep, lower = char_tables(self.config.lowercase)
-        _encode_docs(buf, offsets, is_sep, lower, _fold_for(self.config.lowercase), self._slots, self._hashes,
-                     self.table.offsets, self._vbuf, self.config.max_len, self.config.truncating == "pre",
-                     self.config.padding == "pre", ids[rows], lengths[rows])
+        def encode_chunk(first: int, buf: np.ndarray, offsets: np.ndarray):
+            rows = slice(first, first + offsets.shape[0] - 1)
+            _encode_docs(buf, offsets, is_sep, lower, fold, self._slots, self._hashes,
+                         self.table.offsets, self._vbuf, cfg.max_len, cfg.truncating == "pre", cfg.padding == "pre",
+                         ids[rows], lengths[rows])
+
+        for _ in _in_chunks(texts, ENCODE_CHUNK_BYTES, encode_chunk):
+            pass
+        return Encoded(ids, lengths)
 
     def split(self, text: str) -> list[str]:
         """The words of one text, as the kernels see them (for inspection and tests)."""
@@ -964,25 +984,22 @@ def count_words(texts: list[str], lowercase: bool = True, chunk_bytes: int | Non
     """Split texts and count their words, in one pass over their bytes.
 
     The texts go in chunks of consecutive documents, about chunk_bytes (default
-    CHUNK_BYTES) of UTF-8 each.
-    This thread packs each chunk into one buffer (Python's str.encode, which holds the
-    GIL) and hands it to a pool of threads, which split and count it (_count_into
-    releases the GIL), each chunk with a hash table of its own; so packing the next
-    chunk overlaps counting the last ones, and several chunks per thread keep all cores
-    busy to the end. This thread merges each chunk's distinct words into one table
-    (_WordTable) as soon as the chunk is counted, while the pool counts the later
-    ones. The result does not depend on the chunks or the number of threads."""
+    CHUNK_BYTES) of UTF-8 each (_in_chunks). This thread packs each chunk into one
+    buffer (Python's str.encode, which holds the GIL) and hands it to a pool of
+    threads, which split and count it (_count_into releases the GIL), each chunk with a
+    hash table of its own; so packing the next chunk overlaps counting the last ones,
+    and several chunks per thread keep all cores busy to the end. This thread merges
+    each chunk's distinct words into one table (_WordTable), in document order, as soon
+    as the chunk is counted. The result does not depend on the chunks or the number of
+    threads."""
     texts = _as_sequence(texts)
     is_sep, lower = char_tables(lowercase)
     fold = _fold_for(lowercase)
-    pool = _chunk_pool()
-    pending = [(first, pool.submit(_count_chunk, buf, offsets, is_sep, lower, fold))
-               for first, buf, offsets in _packed_chunks(texts, chunk_bytes or CHUNK_BYTES)]
     table = _WordTable()
     chunks = []
-    for first, counting in pending:  # in document order, each as soon as it is counted
-        tokens, doc_tok, wbuf, wstart, wstop, whash, wcount = counting.result()
-        chunks.append(CountedChunk(first, tokens, doc_tok, table.add(wbuf, wstart, wstop, whash, wcount)))
+    for first, (tokens, doc_tok, *words) in _in_chunks(
+            texts, chunk_bytes or CHUNK_BYTES, lambda first, buf, offsets: _count_chunk(buf, offsets, is_sep, lower, fold)):
+        chunks.append(CountedChunk(first, tokens, doc_tok, table.add(*words)))  # in document order
     n = table.n
     return CountedWords(len(texts), chunks, table.count[:n], table.buf[:table.top], table.start[:n], table.stop[:n])
 
