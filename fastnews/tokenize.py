@@ -245,7 +245,6 @@ _SEP_HI = np.array([(0x7F - hi) * _ONES for _, hi in _ascii_separator_ranges()],
 _UPPER_LO, _UPPER_HI = np.uint64((0x80 - 0x41) * _ONES), np.uint64((0x7F - 0x5A) * _ONES)  # 'A'..'Z'
 ASCII_FOLD = np.uint64(0x20 * _ONES)  # the bit that lowercases 'A'..'Z'
 _MOVEMASK = np.uint64(0x0102040810204080)
-_ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
 _MIX1 = np.uint64(0xFF51AFD7ED558CCD)
 _MIX2 = np.uint64(0xC4CEB9FE1A85EC53)
 
@@ -997,8 +996,11 @@ def count_words(texts: list[str], lowercase: bool = True, chunk_bytes: int | Non
     fold = _fold_for(lowercase)
     table = _WordTable()
     chunks = []
-    for first, (tokens, doc_tok, *words) in _in_chunks(
-            texts, chunk_bytes or CHUNK_BYTES, lambda first, buf, offsets: _count_chunk(buf, offsets, is_sep, lower, fold)):
+
+    def count(first: int, buf: np.ndarray, offsets: np.ndarray):
+        return _count_chunk(buf, offsets, is_sep, lower, fold)
+
+    for first, (tokens, doc_tok, *words) in _in_chunks(texts, chunk_bytes or CHUNK_BYTES, count):
         chunks.append(CountedChunk(first, tokens, doc_tok, table.add(*words)))  # in document order
     n = table.n
     return CountedWords(len(texts), chunks, table.count[:n], table.buf[:table.top], table.start[:n], table.stop[:n])
