@@ -24,7 +24,10 @@ EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_ROW_ERRORS, EXIT_INTERRUPTED = 0, 1, 2, 3, 
 
 
 def _log(*parts) -> None:
-    print(*parts, file=sys.stderr, flush=True)
+    """One line to stderr in one write: ranks of a distributed run share the stream, and
+    print's separate write of the newline let two ranks' lines run together."""
+    sys.stderr.write(" ".join(map(str, parts)) + "\n")
+    sys.stderr.flush()
 
 
 # ---------------------------------------------------------------------------
