@@ -39,6 +39,7 @@ from __future__ import annotations
 import collections
 import itertools
 import json
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
@@ -768,6 +769,8 @@ def _gather_words(wbuf, wstart, wstop, which):
 CHUNK_BYTES = 4 << 20  # UTF-8 bytes per chunk of documents that count_words hands to a thread
 ENCODE_CHUNK_BYTES = 1 << 20  # the same for Tokenizer.encode (no merge after it, so smaller)
 _pools: dict[int, ThreadPoolExecutor] = {}
+# A forked child has none of the parent's threads: it starts pools of its own.
+os.register_at_fork(after_in_child=_pools.clear)
 
 
 def _chunk_pool() -> ThreadPoolExecutor:

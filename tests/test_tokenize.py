@@ -186,3 +186,26 @@ def test_whole_real_corpus_matches_twin(news20):
     assert np.array_equal(enc.ids, np.array(rows, dtype=np.int32))
     _, fused = Tokenizer.fit_encode(texts, 20000, TokenizerConfig(max_len=1000))  # what train uses
     assert np.array_equal(fused.ids, enc.ids) and np.array_equal(fused.lengths, enc.lengths)
+
+
+def _fit_and_encode_in_child(texts, results):
+    with chunks_of_one_text():
+        results.put(Tokenizer.fit(texts, 50).encode(texts).ids.tolist())
+
+
+def test_a_forked_child_tokenizes_with_threads_of_its_own():
+    """The pool's threads are not forked with the process: a child started by fork after
+    the parent used the pool must start its own, not wait forever on the parent's."""
+    import multiprocessing
+    texts = [f"w{i} o{i % 7} the" for i in range(200)]
+    with chunks_of_one_text():
+        expected = Tokenizer.fit(texts, 50).encode(texts).ids.tolist()  # the parent's pool is up
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    child = context.Process(target=_fit_and_encode_in_child, args=(texts, results))
+    child.start()
+    try:
+        assert results.get(timeout=30) == expected
+    finally:
+        child.kill()
+        child.join()
