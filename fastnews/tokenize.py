@@ -436,7 +436,7 @@ def _encode_docs(buf, doc_off, is_sep, lower, fold, slots, hashes, offsets, vbuf
     """ids[d] <- vocabulary ids of packed document d, truncated and padded to max_len;
     lengths[d] <- its true number of words (before truncation). slots, hashes: the
     vocabulary vbuf/offsets indexed by _index_words. buf must have 8 readable bytes
-    after its last document."""
+    after its last document; the rows of ids must come zeroed (see _finish_row)."""
     mask = slots.shape[0] - 1
     longest = 0
     for d in range(doc_off.shape[0] - 1):
@@ -731,7 +731,8 @@ def _grown(array: np.ndarray, used: int, size: int) -> np.ndarray:
 @nb.njit(cache=True, parallel=True)
 def _encode_tokens(tokens, doc_tok, id_of_token, max_len, keep_last, pad_front, ids, lengths):
     """ids[d] <- id_of_token[t] for the tokens t of document d, truncated and padded to
-    max_len; lengths[d] <- its number of words."""
+    max_len (the rows must come zeroed: see _finish_row); lengths[d] <- its number of
+    words."""
     for d in nb.prange(doc_tok.shape[0] - 1):
         a, b = doc_tok[d], doc_tok[d + 1]
         row = ids[d]
