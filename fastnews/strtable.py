@@ -163,16 +163,15 @@ def capacity_for(n: int) -> int:
     return cap
 
 
-def encode_words(words: list[str], slack: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def encode_words(words: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """UTF-8 bytes of each string, back to back (read-only uint8), and int64 offsets [n + 1].
-    Lone surrogates pass through (surrogatepass), so every Python str can be encoded.
-    slack zero bytes follow the last string, for kernels that read 8 bytes at a time."""
-    return pack_bytes([w.encode("utf-8", "surrogatepass") for w in words], slack)
+    Lone surrogates pass through (surrogatepass), so every Python str can be encoded."""
+    return pack_bytes([w.encode("utf-8", "surrogatepass") for w in words])
 
 
 def pack_bytes(encoded: list[bytes], slack: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """The byte strings back to back (read-only uint8) and int64 offsets [n + 1], then
-    slack zero bytes."""
+    slack zero bytes (for kernels that read 8 bytes at a time)."""
     offsets = np.zeros(len(encoded) + 1, np.int64)
     np.cumsum([len(e) for e in encoded], out=offsets[1:])
     return np.frombuffer(b"".join(encoded + [bytes(slack)]), np.uint8), offsets

@@ -410,6 +410,18 @@ _RUN_START = (-1, np.uint64(0), np.uint64(0), np.uint64(0), 0)
 
 
 @nb.njit(cache=True)
+def _slots_for(hashes, cap):
+    """An open-addressing table (int32 [cap], -1 empty) of word numbers by hash."""
+    slots = np.full(cap, -1, np.int32)
+    for w in range(hashes.shape[0]):
+        j = np.int64(hashes[w] & np.uint64(cap - 1))
+        while slots[j] >= 0:
+            j = (j + 1) & (cap - 1)
+        slots[j] = w
+    return slots
+
+
+@nb.njit(cache=True)
 def _index_words(vbuf, offsets):
     """An open-addressing index of the distinct words vbuf[offsets[i]:offsets[i + 1]]
     by _hash_word: (slots int32 [capacity], -1 empty, hashes uint64 [n]). vbuf needs 8
@@ -418,16 +430,10 @@ def _index_words(vbuf, offsets):
     cap = 16
     while cap < 2 * n:
         cap *= 2
-    slots = np.full(cap, -1, np.int32)
     hashes = np.empty(n, np.uint64)
     for w in range(n):
-        h = _hash_word(vbuf, offsets[w], offsets[w + 1])
-        hashes[w] = h
-        j = np.int64(h & np.uint64(cap - 1))
-        while slots[j] >= 0:
-            j = (j + 1) & (cap - 1)
-        slots[j] = w
-    return slots, hashes
+        hashes[w] = _hash_word(vbuf, offsets[w], offsets[w + 1])
+    return _slots_for(hashes, cap), hashes
 
 
 @nb.njit(cache=True, nogil=True)
@@ -550,12 +556,7 @@ def _count_into(buf, doc_off, is_sep, lower, fold, tokens, doc_tok, wbuf, wstart
             cap = slots.shape[0]
             while 2 * (n_w + size // 2 + 1) > cap:
                 cap *= 2
-            slots = np.full(cap, -1, np.int32)
-            for q in range(n_w):
-                j = np.int64(whash[q] & np.uint64(cap - 1))
-                while slots[j] >= 0:
-                    j = (j + 1) & (cap - 1)
-                slots[j] = q
+            slots = _slots_for(whash[:n_w], cap)
     return n_tok, top, n_w, wstart, wstop, whash, wcount
 
 
@@ -675,18 +676,6 @@ def _merge_chunk(gbuf, gtop, gstart, gstop, ghash, gcount, n_g, slots, wbuf, wst
         gcount[g] += wcount[k]
         to_global[k] = g
     return gtop, n_g
-
-
-@nb.njit(cache=True)
-def _slots_for(hashes, cap):
-    """An open-addressing table (int32 [cap], -1 empty) of word numbers by hash."""
-    slots = np.full(cap, -1, np.int32)
-    for w in range(hashes.shape[0]):
-        j = np.int64(hashes[w] & np.uint64(cap - 1))
-        while slots[j] >= 0:
-            j = (j + 1) & (cap - 1)
-        slots[j] = w
-    return slots
 
 
 class _WordTable:
