@@ -717,12 +717,12 @@ def _grown(array: np.ndarray, used: int, size: int) -> np.ndarray:
     return bigger
 
 
-@nb.njit(cache=True, parallel=True)
+@nb.njit(cache=True, nogil=True)
 def _encode_tokens(tokens, doc_tok, id_of_token, max_len, keep_last, pad_front, ids, lengths):
     """ids[d] <- id_of_token[t] for the tokens t of document d, truncated and padded to
     max_len (the rows must come zeroed: see _finish_row); lengths[d] <- its number of
     words."""
-    for d in nb.prange(doc_tok.shape[0] - 1):
+    for d in range(doc_tok.shape[0] - 1):
         a, b = doc_tok[d], doc_tok[d + 1]
         row = ids[d]
         first = a if not keep_last else max(a, b - max_len)
@@ -961,14 +961,22 @@ class CountedWords:
         return np.concatenate([c.to_global[c.tokens] for c in self.chunks])
 
     def encode(self, id_of_word: np.ndarray, config: TokenizerConfig) -> Encoded:
-        """ids of the same texts, given the model id of every global word."""
+        """ids of the same texts, given the model id of every global word. The pool of
+        threads writes the chunks' rows. (Not a prange kernel: numba's OpenMP workers
+        spin for a while after each parallel region, and that cost the next fit ~10 ms
+        of CPU on two cores.)"""
         ids = np.zeros((self.n_docs, config.max_len), np.int32)  # zeroed: see _finish_row
         lengths = np.empty(self.n_docs, np.int32)
-        for c in self.chunks:
+        def encode_chunk(c: CountedChunk):
             rows = slice(c.first_doc, c.first_doc + c.doc_tok.shape[0] - 1)
-            if rows.stop > rows.start:
-                _encode_tokens(c.tokens, c.doc_tok, id_of_word[c.to_global], config.max_len,
-                               config.truncating == "pre", config.padding == "pre", ids[rows], lengths[rows])
+            _encode_tokens(c.tokens, c.doc_tok, id_of_word[c.to_global], config.max_len,
+                           config.truncating == "pre", config.padding == "pre", ids[rows], lengths[rows])
+
+        if len(self.chunks) == 1:
+            encode_chunk(self.chunks[0])
+        else:
+            for _ in _chunk_pool().map(encode_chunk, self.chunks):
+                pass
         return Encoded(ids, lengths)
 
 
