@@ -40,6 +40,7 @@ import collections
 import itertools
 import json
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
@@ -291,46 +292,6 @@ def _absorb_tail(h, tail, k):
 
 
 @nb.njit(cache=True, inline="always")
-def _hash_word(wbuf, a, b):
-    """Hash of the word wbuf[a:b], 8 bytes at a time. Reads up to 7 bytes past b."""
-    h = np.uint64(0)
-    while a + 8 <= b:
-        h = _absorb(h, load8(wbuf, a))
-        a += 8
-    return _absorb_tail(h, load8(wbuf, a), b - a)
-
-
-@nb.njit(cache=True, inline="always")
-def _same_bytes(x, x0, x1, y, y0, y1):
-    """x[x0:x1] == y[y0:y1], 8 bytes at a time. Reads up to 7 bytes past both."""
-    if x1 - x0 != y1 - y0:
-        return False
-    while y0 + 8 <= y1:
-        if load8(x, x0) != load8(y, y0):
-            return False
-        x0 += 8
-        y0 += 8
-    return ((load8(x, x0) ^ load8(y, y0)) & low_bytes(y1 - y0)) == 0
-
-
-@nb.njit(cache=True, inline="always")
-def _copy_folded(buf, a, b, out, n, fold):
-    """out[n:] <- buf[a:b] through _fold; returns (the end in out, _hash_word of the
-    copy), hashed in the same pass (one loop whose length the branch predictor cannot
-    know, not two). Reads and writes up to 8 bytes past the ends."""
-    h = np.uint64(0)
-    while a + 8 <= b:
-        x = _fold(load8(buf, a), fold)
-        store8(out, n, x)
-        h = _absorb(h, x)
-        a += 8
-        n += 8
-    x = _fold(load8(buf, a), fold)
-    store8(out, n, x)
-    return n + b - a, _absorb_tail(h, x, b - a)
-
-
-@nb.njit(cache=True, inline="always")
 def _word_bits64(buf, q):
     """(bit j: is buf[q + j] a word byte, for j < 64; the OR of the 64 bytes). The eight
     8-byte lanes are independent, so LLVM runs them as one AVX-512 (or AVX2) vector:
@@ -409,41 +370,150 @@ def _next_run(bits, n_words, run):
 _RUN_START = (-1, np.uint64(0), np.uint64(0), np.uint64(0), 0)
 
 
-@nb.njit(cache=True)
-def _slots_for(hashes, cap):
-    """An open-addressing table (int32 [cap], -1 empty) of word numbers by hash."""
-    slots = np.full(cap, -1, np.int32)
-    for w in range(hashes.shape[0]):
-        j = np.int64(hashes[w] & np.uint64(cap - 1))
-        while slots[j] >= 0:
-            j = (j + 1) & (cap - 1)
-        slots[j] = w
-    return slots
+@nb.njit(cache=True, inline="always")
+def _copy_folded(buf, a, b, out, n, fold):
+    """out[n:n + b - a] <- buf[a:b] through _fold, 8 bytes at a time. Reads and writes
+    up to 7 bytes past the ends."""
+    q = 0
+    while q < b - a:
+        store8(out, n + q, _fold(load8(buf, a + q), fold))
+        q += 8
+
+
+@nb.njit(cache=True, inline="always")
+def _same_word(x, x0, x1, y, y0, y1, fold):
+    """x[x0:x1] == y[y0:y1] through _fold, 8 bytes at a time. Reads up to 7 bytes past
+    both."""
+    if x1 - x0 != y1 - y0:
+        return False
+    while y0 + 8 <= y1:
+        if load8(x, x0) != _fold(load8(y, y0), fold):
+            return False
+        x0 += 8
+        y0 += 8
+    return ((load8(x, x0) ^ _fold(load8(y, y0), fold)) & low_bytes(y1 - y0)) == 0
+
+
+# ---------------------------------------------------------------------------
+# Word keys, and the tables that count or look up words by them.
+#
+# A word of at most 15 bytes is its own key: lo holds its bytes 0-7 and hi its bytes
+# 8-14, zero-padded, with the length in the top byte of hi. Two such words are equal
+# exactly when their keys are, so finding one compares 16 bytes that sit in the table
+# itself. (Keys were a hash before, and checking a hit read the word's hash, offsets and
+# bytes from three more arrays: three cache misses per rare word, a third of counting.)
+# A longer word (0.04 % of 20news's tokens) has the key (a hash of its bytes, LONG_KEY),
+# and a hit is checked against its bytes.
+#
+# A key table is uint64 [4 * capacity], capacity a power of two, with one 32-byte record
+# per slot, aligned to cache lines: (lo, hi, value, count). hi == 0 marks an empty slot
+# (no key has it: a word has at least one byte). Linear probing from _slot_of.
+
+_LONG_KEY = np.uint64(0xFF) << np.uint64(56)
+_ALL_BYTES = np.uint64(0xFFFFFFFFFFFFFFFF)
+_KEY_MIX = np.uint64(0x9E3779B97F4A7C15)
+_HI_MIX = np.uint64(0xC2B2AE3D27D4EB4F)
+
+
+@nb.njit(cache=True, inline="always")
+def _key_of(buf, a, b, fold):
+    """The key (lo, hi) of the word buf[a:b] through _fold (b > a). Reads 16 bytes from a
+    (and up to 7 past b)."""
+    n = b - a
+    if n > 15:
+        h = np.uint64(0)
+        while a + 8 <= b:
+            h = _absorb(h, _fold(load8(buf, a), fold))
+            a += 8
+        return _absorb_tail(h, _fold(load8(buf, a), fold), b - a), _LONG_KEY
+    lo = _fold(load8(buf, a), fold) & (_ALL_BYTES >> np.uint64(64 - 8 * min(n, 8)))
+    hi = _fold(load8(buf, a + 8), fold) & low_bytes(max(n - 8, 0))
+    return lo, hi | (np.uint64(n) << np.uint64(56))
+
+
+@nb.njit(cache=True, inline="always")
+def _slot_of(lo, hi, shift):
+    """A key's first slot in a table of 2 ** (64 - shift) slots: the top bits of a
+    multiplicative hash, after folding the high bytes down (else words that differ only
+    in their 8th byte would share their low slot bits)."""
+    x = lo ^ (hi * _HI_MIX)
+    x ^= x >> np.uint64(29)
+    return np.int64((x * _KEY_MIX) >> shift)
+
+
+@nb.njit(cache=True, inline="always")
+def _shift_for(table):
+    """_slot_of's shift for a key table."""
+    return np.uint64(64 - trailing_zeros(np.uint64(table.shape[0] >> 2)))
+
+
+@nb.njit(cache=True, inline="always")
+def _probe(table, j, lo, hi):
+    """The first slot from j that is empty or holds the key (lo, hi)."""
+    mask = (table.shape[0] >> 2) - 1
+    while True:
+        h = table[4 * j + 1]
+        if h == 0 or (h == hi and table[4 * j] == lo):
+            return j
+        j = (j + 1) & mask
+
+
+def _key_table(capacity: int) -> np.ndarray:
+    """An empty key table of capacity slots, its records aligned to 64-byte cache lines.
+    (Allocated by numpy, which asks the kernel for huge pages for large arrays.)"""
+    raw = np.zeros(4 * capacity + 8, np.uint64)
+    skip = (-raw.ctypes.data % 64) // 8
+    return raw[skip:skip + 4 * capacity]
 
 
 @nb.njit(cache=True)
-def _index_words(vbuf, offsets):
-    """An open-addressing index of the distinct words vbuf[offsets[i]:offsets[i + 1]]
-    by _hash_word: (slots int32 [capacity], -1 empty, hashes uint64 [n]). vbuf needs 8
-    readable bytes after its last word."""
-    n = offsets.shape[0] - 1
+def _rehashed(table, bigger):
+    """bigger (an empty key table) with the records of table added; returns it."""
+    shift = _shift_for(bigger)
+    mask = (bigger.shape[0] >> 2) - 1
+    for i in range(table.shape[0] >> 2):
+        lo, hi = table[4 * i], table[4 * i + 1]
+        if hi != 0:
+            j = _slot_of(lo, hi, shift)
+            while bigger[4 * j + 1] != 0:  # (not _probe: two long words may share a key)
+                j = (j + 1) & mask
+            bigger[4 * j:4 * j + 4] = table[4 * i:4 * i + 4]
+    return bigger
+
+
+def _capacity_for(n: int) -> int:
+    """Slots for n keys: a power of two, at least 2n (load factor at most 1/2)."""
     cap = 16
     while cap < 2 * n:
         cap *= 2
-    hashes = np.empty(n, np.uint64)
+    return cap
+
+
+@nb.njit(cache=True)
+def _index_words(vbuf, offsets, table):
+    """Fill the empty key table with the distinct words vbuf[offsets[w]:offsets[w + 1]]:
+    word w's record holds w. vbuf needs 16 readable bytes after its last word."""
+    n = offsets.shape[0] - 1
+    shift = _shift_for(table)
+    mask = (table.shape[0] >> 2) - 1
     for w in range(n):
-        hashes[w] = _hash_word(vbuf, offsets[w], offsets[w + 1])
-    return _slots_for(hashes, cap), hashes
+        lo, hi = _key_of(vbuf, offsets[w], offsets[w + 1], np.uint64(0))
+        j = _slot_of(lo, hi, shift)
+        while table[4 * j + 1] != 0:  # the words are distinct: find the first empty slot
+            j = (j + 1) & mask
+        table[4 * j], table[4 * j + 1], table[4 * j + 2] = lo, hi, np.uint64(w)
+    return table
 
 
 @nb.njit(cache=True, nogil=True)
-def _encode_docs(buf, doc_off, is_sep, lower, fold, slots, hashes, offsets, vbuf,
+def _encode_docs(buf, doc_off, is_sep, lower, fold, index, offsets, vbuf,
                  max_len, keep_last, pad_front, ids, lengths):
     """ids[d] <- vocabulary ids of packed document d, truncated and padded to max_len;
-    lengths[d] <- its true number of words (before truncation). slots, hashes: the
-    vocabulary vbuf/offsets indexed by _index_words. buf must have 8 readable bytes
-    after its last document; the rows of ids must come zeroed (see _finish_row)."""
-    mask = slots.shape[0] - 1
+    lengths[d] <- its true number of words (before truncation). index: the key table of
+    the vocabulary vbuf/offsets (_index_words). buf must have 16 readable bytes after its
+    last document; the rows of ids must come zeroed (see _finish_row)."""
+    shift = _shift_for(index)
+    mask = (index.shape[0] >> 2) - 1
     longest = 0
     for d in range(doc_off.shape[0] - 1):
         longest = max(longest, doc_off[d + 1] - doc_off[d])
@@ -457,24 +527,31 @@ def _encode_docs(buf, doc_off, is_sep, lower, fold, slots, hashes, offsets, vbuf
         row = ids[d]
         n = 0
         while n < max_len or keep_last:
-            if ascii:
+            if ascii:  # the word is buf[a:b], folded as it is read
                 s, e, run = _next_run(bits, n_words, run)
                 if s < 0:
                     break
-                stop, h = _copy_folded(buf, pos + s, pos + e, scratch, 0, fold)
-            else:
-                pos, stop = _next_word(buf, pos, end, is_sep, lower, scratch, 0)
-                if stop == 0:
+                a, b = pos + s, pos + e
+                lo, hi = _key_of(buf, a, b, fold)
+            else:  # the word is scratch[0:b], lowered already
+                a = 0
+                pos, b = _next_word(buf, pos, end, is_sep, lower, scratch, 0)
+                if b == 0:
                     break
-                h = _hash_word(scratch, 0, stop)
-            j = np.int64(h & np.uint64(mask))
+                lo, hi = _key_of(scratch, 0, b, np.uint64(0))
+            j = _slot_of(lo, hi, shift)
             while True:
-                w = slots[j]
-                if w < 0 or (hashes[w] == h and _same_bytes(vbuf, offsets[w], offsets[w + 1], scratch, 0, stop)):
+                j = _probe(index, j, lo, hi)
+                if index[4 * j + 1] == 0 or hi != _LONG_KEY:
+                    break
+                w = index[4 * j + 2]
+                if ascii and _same_word(vbuf, offsets[w], offsets[w + 1], buf, a, b, fold):
+                    break
+                if not ascii and _same_word(vbuf, offsets[w], offsets[w + 1], scratch, a, b, np.uint64(0)):
                     break
                 j = (j + 1) & mask
             # keep_last: a ring buffer over the row, straightened out in _finish_row.
-            row[n % max_len] = N_SPECIAL + w if w >= 0 else UNK_ID
+            row[n % max_len] = N_SPECIAL + np.int32(index[4 * j + 2]) if index[4 * j + 1] != 0 else UNK_ID
             n += 1
         if n == max_len and not keep_last:  # the true length of a truncated text
             if ascii:
@@ -498,35 +575,40 @@ def _count_chunk(buf: np.ndarray, doc_off: np.ndarray, is_sep, lower, fold):
         tokens   int32 [n_tokens]   the chunk's words, as distinct-word numbers
         doc_tok  int64 [n_docs + 1] document d's words are tokens[doc_tok[d]:doc_tok[d + 1]]
         wbuf, wstart, wstop         distinct word k is wbuf[wstart[k]:wstop[k]]
-        whash    uint64 [n_words]   its hash (8 bytes at a time, one multiply per 8)
+        wlo, whi uint64 [n_words]   its key (see _key_of)
         wcount   int64 [n_words]    how often it occurs in the chunk
-    buf must have 8 readable bytes after its last document.
+    buf must have 16 readable bytes after its last document.
 
     The arrays are allocated here, by numpy, at sizes that rarely need to grow: numpy
     asks the kernel for huge pages for large arrays, and faulting in the ~17 MB that a
     4 MB chunk touches 4 KB at a time cost more than a tenth of the counting."""
     n_docs = doc_off.shape[0] - 1
     n_bytes = int(doc_off[-1] - doc_off[0])
-    tokens = np.empty(n_bytes // 2 + n_docs + 1, np.int32)  # a word takes a byte and a separator
+    tokens = np.empty(n_bytes // 4 + n_docs + 1, np.int32)  # 20news: a word per ~6 bytes
     guess = max(1 << 12, n_bytes // 64)  # distinct words: 20news has one per ~100 bytes in 4 MB
-    cap = 1 << 13
-    while cap < 2 * guess:
-        cap *= 2
     doc_tok = np.zeros(n_docs + 1, np.int64)
-    # Distinct words, then the batch being counted: lowered, a text takes at most 1.5x its bytes.
-    wbuf = np.empty(2 * n_bytes + 16, np.uint8)
-    starts, stops, hashes, counts = (np.empty(guess, t) for t in (np.int64, np.int64, np.uint64, np.int64))
-    n_tok, top, n_w, wstart, wstop, whash, wcount = _count_into(
-        buf, doc_off, is_sep, lower, fold, tokens, doc_tok, wbuf, starts, stops, hashes, counts,
-        np.full(cap, -1, np.int32))
-    return tokens[:n_tok], doc_tok, wbuf[:top], wstart[:n_w], wstop[:n_w], whash[:n_w], wcount[:n_w]
+    wbuf = np.empty(n_bytes // 4 + 16, np.uint8)  # the distinct words' bytes
+    starts, stops, los, his, slots = (np.empty(guess, t) for t in (np.int64, np.int64, np.uint64, np.uint64, np.int64))
+    cap = _capacity_for(guess)
+    table = getattr(_thread_tables, "table", None)
+    if table is None or table.shape[0] >> 2 < cap:
+        table = _key_table(cap)
+    n_tok, top, n_w, tokens, wbuf, wstart, wstop, wlo, whi, wcount, _thread_tables.table = _count_into(
+        buf, doc_off, is_sep, lower, fold, tokens, doc_tok, wbuf, starts, stops, los, his, slots, table)
+    return tokens[:n_tok], doc_tok, wbuf[:top], wstart, wstop, wlo, whi, wcount
+
+
+# Each thread's chunk key table, kept empty between chunks: a fresh 4 MB table per chunk
+# cost more in page faults than its counting saved.
+_thread_tables = threading.local()
 
 
 @nb.njit(cache=True, nogil=True)
-def _count_into(buf, doc_off, is_sep, lower, fold, tokens, doc_tok, wbuf, wstart, wstop, whash, wcount, slots):
-    """_count_chunk's kernel, into the arrays it is given; tokens and wbuf must hold the
-    worst case (every word new), the others grow if needed. Returns (n_tok, top, n_w,
-    wstart, wstop, whash, wcount).
+def _count_into(buf, doc_off, is_sep, lower, fold, tokens, doc_tok, wbuf, wstart, wstop, wlo, whi, wslot, table):
+    """_count_chunk's kernel, into the arrays it is given, which grow if needed. table:
+    the chunk's key table, whose records hold (key, word number, count); it is left empty.
+    Returns (n_tok, top, n_w, tokens, wbuf, wstart, wstop, wlo, whi, wcount, table), the
+    word arrays cut to n_w.
 
     The arrays grow here, between calls to _count_docs, and never inside it: numba
     reference-counts an array variable that is reassigned in a loop on every pass,
@@ -536,28 +618,47 @@ def _count_into(buf, doc_off, is_sep, lower, fold, tokens, doc_tok, wbuf, wstart
     for d in range(d1):
         longest = max(longest, doc_off[d + 1] - doc_off[d])
     bits = np.empty(longest // 64 + 2, np.uint64)
-    cand = np.empty(_BATCH + 1, np.int64)
-    cand_hash = np.empty(_BATCH, np.uint64)
+    keys = np.empty((2, _BATCH), np.uint64)  # per candidate word: its key (lo, hi)
+    spans = np.empty((3, _BATCH), np.int64)  # and its first slot, start, stop
     d, n_tok, top, n_w = 0, 0, 0, 0
     while True:
         d, n_tok, top, n_w = _count_docs(buf, doc_off, d, d1, is_sep, lower, fold, bits, tokens, n_tok, doc_tok,
-                                         wbuf, top, wstart, wstop, whash, wcount, n_w, slots, cand, cand_hash)
+                                         wbuf, top, wstart, wstop, wlo, whi, wslot, n_w, table, keys, spans)
         if d == d1:
             break
         # Document d may not fit: make room for all of its words as new words.
         size = doc_off[d + 1] - doc_off[d]
+        while n_tok + size // 2 + 1 > tokens.shape[0]:
+            tokens = np.concatenate((tokens, np.empty(tokens.shape[0], np.int32)))
+        while top + 2 * size + 16 > wbuf.shape[0]:
+            wbuf = np.concatenate((wbuf, np.empty(wbuf.shape[0], np.uint8)))
         while n_w + size // 2 + 1 > wstart.shape[0]:
             more = wstart.shape[0]
             wstart = np.concatenate((wstart, np.empty(more, np.int64)))
             wstop = np.concatenate((wstop, np.empty(more, np.int64)))
-            whash = np.concatenate((whash, np.empty(more, np.uint64)))
-            wcount = np.concatenate((wcount, np.empty(more, np.int64)))
-        if 2 * (n_w + size // 2 + 1) > slots.shape[0]:
-            cap = slots.shape[0]
+            wlo = np.concatenate((wlo, np.empty(more, np.uint64)))
+            whi = np.concatenate((whi, np.empty(more, np.uint64)))
+            wslot = np.concatenate((wslot, np.empty(more, np.int64)))
+        if 2 * (n_w + size // 2 + 1) > table.shape[0] >> 2:
+            cap = table.shape[0] >> 2
             while 2 * (n_w + size // 2 + 1) > cap:
                 cap *= 2
-            slots = _slots_for(whash[:n_w], cap)
-    return n_tok, top, n_w, wstart, wstop, whash, wcount
+            table = _rehashed(table, np.zeros(4 * cap, np.uint64))  # (rare: not cache-line aligned)
+            shift, mask = _shift_for(table), cap - 1
+            for k in range(n_w):  # the words' new slots
+                j = _slot_of(wlo[k], whi[k], shift)
+                while table[4 * j + 2] != k or table[4 * j + 1] == 0:
+                    j = (j + 1) & mask
+                wslot[k] = j
+    # The counts, then the table left empty again for the thread's next chunk. (Through
+    # wslot, loads that do not wait on each other: a scan of the whole table, or a probe
+    # per word, cost a tenth of the counting.)
+    wcount = np.empty(n_w, np.int64)
+    for k in range(n_w):
+        wcount[k] = table[4 * wslot[k] + 3]
+    for k in range(n_w):
+        table[4 * wslot[k]:4 * wslot[k] + 4] = 0
+    return n_tok, top, n_w, tokens, wbuf, wstart[:n_w], wstop[:n_w], wlo[:n_w], whi[:n_w], wcount, table
 
 
 _BATCH = 64  # words split ahead of counting them, their table slots prefetched
@@ -577,21 +678,25 @@ def _move_down(wbuf, a, b, top):
 
 @nb.njit(cache=True, nogil=True)
 def _count_docs(buf, doc_off, d, d1, is_sep, lower, fold, bits, tokens, n_tok, doc_tok,
-                wbuf, top, wstart, wstop, whash, wcount, n_w, slots, cand, cand_hash):
+                wbuf, top, wstart, wstop, wlo, whi, wslot, n_w, table, keys, spans):
     """The word loop of _count_into, from document d until d1 or until the next document
     might not fit in the arrays. Returns (next document, n_tok, top, n_w).
 
-    An ASCII document's words come off its bitmap (_ascii_bitmap, _next_run); any
-    other document's from _next_word, which decodes UTF-8 and lowercases through the
-    tables. Words go in batches of _BATCH: first each is lowered and hashed to the top
-    of the store, end to end (word i is wbuf[cand[i]:cand[i + 1]]), and its table slot
-    prefetched; then each is counted. The probes of rare words miss the caches, and
-    this way their loads overlap instead of each waiting in turn (-12%)."""
-    mask = slots.shape[0] - 1
+    An ASCII document's words come off its bitmap (_ascii_bitmap, _next_run) and are
+    keyed straight from buf; any other document's from _next_word, which decodes UTF-8
+    and lowers through the tables into wbuf above top. Words go in batches of _BATCH:
+    first each is keyed and its table slot prefetched, then each is counted. The slots
+    of rare words miss the caches, and this way their loads overlap instead of each
+    waiting in turn."""
+    mask = (table.shape[0] >> 2) - 1
+    shift = _shift_for(table)
+    no_fold = np.uint64(0)
     while d < d1:
         pos, end = doc_off[d], doc_off[d + 1]
-        # Each of the document's words may be new (wbuf holds the worst case already).
-        if n_w + (end - pos) // 2 + 1 > wstart.shape[0] or 2 * (n_w + (end - pos) // 2 + 1) > slots.shape[0]:
+        # Each of the document's words may be new, and lowering a text takes at most 1.5x
+        # its bytes (wbuf also holds a non-ASCII document's words being counted).
+        if (n_w + (end - pos) // 2 + 1 > wstart.shape[0] or 2 * (n_w + (end - pos) // 2 + 1) > mask + 1
+                or n_tok + (end - pos) // 2 + 1 > tokens.shape[0] or top + 2 * (end - pos) + 16 > wbuf.shape[0]):
             break
         ascii = _ascii_bitmap(buf, pos, end, bits)
         n_words = (end - pos + 63) >> 6
@@ -599,51 +704,53 @@ def _count_docs(buf, doc_off, d, d1, is_sep, lower, fold, bits, tokens, n_tok, d
         more = True
         while more:
             m = 0
-            cand[0] = top
+            scratch = top  # a non-ASCII document's candidate words, lowered, end to end
             while m < _BATCH:
                 if ascii:
                     s, e, run = _next_run(bits, n_words, run)
                     if s < 0:
                         more = False
                         break
-                    n, h = _copy_folded(buf, pos + s, pos + e, wbuf, cand[m], fold)
+                    a, b = pos + s, pos + e
+                    lo, hi = _key_of(buf, a, b, fold)
                 else:
-                    pos, n = _next_word(buf, pos, end, is_sep, lower, wbuf, cand[m])
-                    if n == cand[m]:
+                    a = scratch
+                    pos, b = _next_word(buf, pos, end, is_sep, lower, wbuf, a)
+                    if b == a:
                         more = False
                         break
-                    h = _hash_word(wbuf, cand[m], n)
-                prefetch(slots, np.int64(h & np.uint64(mask)))
-                cand_hash[m] = h
+                    lo, hi = _key_of(wbuf, a, b, no_fold)
+                    scratch = b
+                j = _slot_of(lo, hi, shift)
+                prefetch(table, 4 * j)
+                keys[0, m], keys[1, m], spans[0, m], spans[1, m], spans[2, m] = lo, hi, j, a, b
                 m += 1
-                cand[m] = n
             # Count them: find each in the chunk's table, or keep its bytes as a new word.
             # (Written out here, not in a helper: a helper taking the arrays costs
             # reference counting on every call, 4x this whole loop.)
             for i in range(m):
-                h = cand_hash[i]
-                a, b = cand[i], cand[i + 1]
-                slot = np.int64(h & np.uint64(mask))
+                lo, hi, j, a, b = keys[0, i], keys[1, i], spans[0, i], spans[1, i], spans[2, i]
                 while True:
-                    k = slots[slot]
-                    if k < 0:
+                    j = _probe(table, j, lo, hi)
+                    if table[4 * j + 1] == 0 or hi != _LONG_KEY:
                         break
-                    if whash[k] == h and _same_bytes(wbuf, wstart[k], wstop[k], wbuf, a, b):
+                    k = table[4 * j + 2]
+                    if ascii and _same_word(wbuf, wstart[k], wstop[k], buf, a, b, fold):
                         break
-                    slot = (slot + 1) & mask
-                if k < 0:
-                    if a != top:
+                    if not ascii and _same_word(wbuf, wstart[k], wstop[k], wbuf, a, b, no_fold):
+                        break
+                    j = (j + 1) & mask
+                if table[4 * j + 1] == 0:
+                    if ascii:
+                        _copy_folded(buf, a, b, wbuf, top, fold)
+                    elif a != top:
                         _move_down(wbuf, a, b, top)
-                    k = n_w
-                    wstart[k] = top
-                    wstop[k] = top + b - a
-                    whash[k] = h
-                    wcount[k] = 0
-                    slots[slot] = k
+                    wstart[n_w], wstop[n_w], wlo[n_w], whi[n_w], wslot[n_w] = top, top + b - a, lo, hi, j
+                    table[4 * j], table[4 * j + 1], table[4 * j + 2], table[4 * j + 3] = lo, hi, np.uint64(n_w), 0
                     top += b - a
                     n_w += 1
-                wcount[k] += 1
-                tokens[n_tok] = k
+                table[4 * j + 3] += np.uint64(1)
+                tokens[n_tok] = np.int32(table[4 * j + 2])
                 n_tok += 1
         doc_tok[d + 1] = n_tok
         d += 1
@@ -651,25 +758,31 @@ def _count_docs(buf, doc_off, d, d1, is_sep, lower, fold, bits, tokens, n_tok, d
 
 
 @nb.njit(cache=True, nogil=True)
-def _merge_chunk(gbuf, gtop, gstart, gstop, ghash, gcount, n_g, slots, wbuf, wstart, wstop, whash, wcount,
+def _merge_chunk(gbuf, gtop, gstart, gstop, gkey, gcount, n_g, slots, wbuf, wstart, wstop, wlo, whi, wcount,
                  to_global):
     """Merge one chunk's distinct words into the table of all words so far (see
     _WordTable): to_global[k] <- the number of chunk word k, a new word getting the next
-    number and a copy of its bytes. Returns (gtop, n_g). The arrays must have room."""
+    number and a copy of its bytes. Returns (gtop, n_g). The arrays must have room.
+    Slots are prefetched _AHEAD words ahead: the table is larger than the caches."""
+    shift = np.uint64(64 - trailing_zeros(np.uint64(slots.shape[0])))
     mask = slots.shape[0] - 1
-    for k in range(wstart.shape[0]):
-        h, a, b = whash[k], wstart[k], wstop[k]
-        j = np.int64(h & np.uint64(mask))
+    n = wstart.shape[0]
+    for k in range(n):
+        if k + _AHEAD < n:
+            prefetch(slots, _slot_of(wlo[k + _AHEAD], whi[k + _AHEAD], shift))
+        lo, hi, a, b = wlo[k], whi[k], wstart[k], wstop[k]
+        j = _slot_of(lo, hi, shift)
         while True:
             g = slots[j]
-            if g < 0 or (ghash[g] == h and _same_bytes(gbuf, gstart[g], gstop[g], wbuf, a, b)):
+            if g < 0 or (gkey[2 * g + 1] == hi and gkey[2 * g] == lo and
+                         (hi != _LONG_KEY or _same_word(gbuf, gstart[g], gstop[g], wbuf, a, b, np.uint64(0)))):
                 break
             j = (j + 1) & mask
         if g < 0:
             g = n_g
             for q in range(0, b - a, 8):
                 store8(gbuf, gtop + q, load8(wbuf, a + q))
-            gstart[g], gstop[g], ghash[g], gcount[g] = gtop, gtop + b - a, h, 0
+            gstart[g], gstop[g], gkey[2 * g], gkey[2 * g + 1], gcount[g] = gtop, gtop + b - a, lo, hi, 0
             slots[j] = g
             gtop += b - a
             n_g += 1
@@ -678,35 +791,53 @@ def _merge_chunk(gbuf, gtop, gstart, gstop, ghash, gcount, n_g, slots, wbuf, wst
     return gtop, n_g
 
 
+_AHEAD = 16
+
+
+@nb.njit(cache=True)
+def _slots_for(gkey, n, cap):
+    """An open-addressing table (int32 [cap], -1 empty) of the keys gkey[2g:2g + 2], g < n."""
+    slots = np.full(cap, -1, np.int32)
+    shift = np.uint64(64 - trailing_zeros(np.uint64(cap)))
+    for g in range(n):
+        j = _slot_of(gkey[2 * g], gkey[2 * g + 1], shift)
+        while slots[j] >= 0:
+            j = (j + 1) & (cap - 1)
+        slots[j] = g
+    return slots
+
+
 class _WordTable:
     """The distinct words of the chunks merged so far, numbered in order of first
-    occurrence: word g is buf[start[g]:stop[g]] with hash hash[g], counted count[g]
-    times. Chunks are merged in document order and each numbers its words by first
-    occurrence, so the numbers are in order of first occurrence in all the texts."""
+    occurrence: word g is buf[start[g]:stop[g]], with the key key[2g:2g + 2], counted
+    count[g] times. Chunks are merged in document order and each numbers its words by
+    first occurrence, so the numbers are in order of first occurrence in all the texts.
+
+    Unlike the chunks' key tables, the slots hold word numbers (int32), and the keys are
+    in key: a table of all of 20news's words in 32-byte records took 16 MB, which cost
+    more to fault in than the extra load per merged word."""
 
     def __init__(self):
         self.n, self.top = 0, 0
         self.buf = np.empty(1 << 20, np.uint8)
-        self.start, self.stop = np.empty(1 << 15, np.int64), np.empty(1 << 15, np.int64)
-        self.hash, self.count = np.empty(1 << 15, np.uint64), np.empty(1 << 15, np.int64)
+        self.start, self.stop, self.count = (np.empty(1 << 15, np.int64) for _ in range(3))
+        self.key = np.empty(2 << 15, np.uint64)
         self.slots = np.full(1 << 16, -1, np.int32)
 
-    def add(self, wbuf, wstart, wstop, whash, wcount) -> np.ndarray:
+    def add(self, wbuf, wstart, wstop, wlo, whi, wcount) -> np.ndarray:
         """Merge a chunk's distinct words; returns each one's number (int32)."""
         n_w = wstart.shape[0]
         if self.top + wbuf.shape[0] + 8 > self.buf.shape[0]:
             self.buf = _grown(self.buf, self.top, self.top + wbuf.shape[0] + 8)
         if self.n + n_w > self.start.shape[0]:
-            self.start, self.stop, self.hash, self.count = (
-                _grown(x, self.n, self.n + n_w) for x in (self.start, self.stop, self.hash, self.count))
+            self.start, self.stop, self.count = (_grown(x, self.n, self.n + n_w)
+                                                 for x in (self.start, self.stop, self.count))
+            self.key = _grown(self.key, 2 * self.n, 2 * self.start.shape[0])
         if 2 * (self.n + n_w) > self.slots.shape[0]:
-            cap = self.slots.shape[0]
-            while 2 * (self.n + n_w) > cap:
-                cap *= 2
-            self.slots = _slots_for(self.hash[:self.n], cap)
+            self.slots = _slots_for(self.key, self.n, _capacity_for(self.n + n_w))
         to_global = np.empty(n_w, np.int32)
-        self.top, self.n = _merge_chunk(self.buf, self.top, self.start, self.stop, self.hash, self.count, self.n,
-                                        self.slots, wbuf, wstart, wstop, whash, wcount, to_global)
+        self.top, self.n = _merge_chunk(self.buf, self.top, self.start, self.stop, self.key, self.count, self.n,
+                                        self.slots, wbuf, wstart, wstop, wlo, whi, wcount, to_global)
         return to_global
 
 
@@ -779,7 +910,7 @@ def _as_sequence(texts) -> list[str] | tuple[str, ...]:
 
 def _packed_chunks(texts: list[str], chunk_bytes: int):
     """(first document, packed UTF-8, offsets) for runs of consecutive texts of about
-    chunk_bytes bytes each, packed with 8 slack bytes; one empty chunk for no texts.
+    chunk_bytes bytes each, packed with 16 slack bytes; one empty chunk for no texts.
     Sizes are checked every 64 texts (every text, for chunks under 64 KB)."""
     group = min(64, max(1, chunk_bytes >> 10))
     first, pieces, size = 0, [], 0
@@ -788,10 +919,10 @@ def _packed_chunks(texts: list[str], chunk_bytes: int):
         pieces += encoded
         size += sum(map(len, encoded))
         if size >= chunk_bytes or a + group >= len(texts):
-            yield (first, *pack_bytes(pieces, slack=8))
+            yield (first, *pack_bytes(pieces, slack=16))
             first, pieces, size = first + len(pieces), [], 0
     if not texts:
-        yield (0, *pack_bytes([], slack=8))
+        yield (0, *pack_bytes([], slack=16))
 
 
 def _in_chunks(texts: list[str], chunk_bytes: int, work):
@@ -854,8 +985,8 @@ class Tokenizer:
         self.table = table if table is not None else StringTable.from_words(self.vocab)
         # The encode kernel's own index of the vocabulary, by the 8-bytes-at-a-time hash
         # (the StringTable's FNV-1a is what GloVe stores keep on disk).
-        self._vbuf = np.concatenate((self.table.buf, np.zeros(8, np.uint8)))
-        self._slots, self._hashes = _index_words(self._vbuf, self.table.offsets)
+        self._vbuf = np.concatenate((self.table.buf, np.zeros(16, np.uint8)))
+        self._index = _index_words(self._vbuf, self.table.offsets, _key_table(_capacity_for(len(self.vocab))))
 
     @property
     def n_ids(self) -> int:
@@ -894,8 +1025,7 @@ class Tokenizer:
 
         def encode_chunk(first: int, buf: np.ndarray, offsets: np.ndarray):
             rows = slice(first, first + offsets.shape[0] - 1)
-            _encode_docs(buf, offsets, is_sep, lower, fold, self._slots, self._hashes,
-                         self.table.offsets, self._vbuf, cfg.max_len, cfg.truncating == "pre", cfg.padding == "pre",
+            _encode_docs(buf, offsets, is_sep, lower, fold, self._index, self.table.offsets, self._vbuf, cfg.max_len, cfg.truncating == "pre", cfg.padding == "pre",
                          ids[rows], lengths[rows])
 
         for _ in _in_chunks(texts, ENCODE_CHUNK_BYTES, encode_chunk):

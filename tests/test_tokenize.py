@@ -166,6 +166,29 @@ def test_fuzz_ascii_fast_path_against_twin(texts, lowercase, truncating):
     assert fused_many.ids.tolist() == rows and fused_many.lengths.tolist() == lengths
 
 
+@pytest.mark.parametrize("lowercase", [True, False])
+def test_long_words_and_a_chunk_that_outgrows_its_arrays(lowercase):
+    """Words of 1 to 40 bytes, across the 15 bytes up to which a word is its own key, in
+    both cases and in non-ASCII texts; then one document whose distinct words and tokens
+    outgrow the arrays its chunk started with, after other documents put words in them
+    (so the key table is rehashed with words in it)."""
+    texts = [" ".join(("Ab" * 20)[:n] for n in range(1, 41)),
+             " ".join(("ab" * 20)[:n] + last for n in range(40) for last in "xyY"),  # differ in the last byte
+             " ".join("é" * n for n in range(1, 41)) + " " + "É" * 20,
+             "Hello hello HELLO " + "Ab" * 20,
+             " ".join(f"w{i}" for i in range(30000)) + " a" * 60000]
+    counts = Counter(w for t in texts for w in naive.split(t, lowercase))
+    ranked = naive.fit_vocab(texts, top=len(counts), lowercase=lowercase)
+    words, got = word_counts(texts, lowercase)
+    assert words == ranked and got.tolist() == [counts[w] for w in ranked]
+    config = TokenizerConfig(max_len=100, lowercase=lowercase)
+    tok, fused = Tokenizer.fit_encode(texts, 30050, config)
+    rows, lengths = naive.encode(texts, tok.vocab, 100, lowercase=lowercase)
+    assert fused.ids.tolist() == rows and fused.lengths.tolist() == lengths
+    encoded = tok.encode(texts)
+    assert encoded.ids.tolist() == rows and encoded.lengths.tolist() == lengths
+
+
 def test_ascii_separator_ranges_match_the_tables():
     from fastnews.tokenize import _ascii_separator_ranges
     is_sep, _ = char_tables(True)
