@@ -64,6 +64,18 @@ def store8(typingctx, arr, idx, value):
 
 
 @intrinsic
+def copy_from(typingctx, arr, idx, address, n):
+    """arr[idx:idx + n] = the n bytes at memory address (a memcpy, no bounds check): for
+    bytes that Python objects hold, copied without the GIL while those objects live."""
+    def codegen(context, builder, sig, args):
+        data = context.make_array(sig.args[0])(context, builder, args[0]).data
+        source = builder.inttoptr(args[2], ir.IntType(8).as_pointer())
+        cgutils.raw_memcpy(builder, builder.gep(data, [args[1]]), source, args[3], 1)
+        return context.get_dummy_value()
+    return types.void(arr, types.intp, types.int64, types.intp), codegen
+
+
+@intrinsic
 def prefetch(typingctx, arr, idx):
     """Ask the CPU to start loading the cache line of arr[idx] (a hint: no fault, no
     wait), so that a later read of it does not stall."""

@@ -37,9 +37,10 @@ decreasing training frequency (ties: first occurrence first, as Keras does).
 from __future__ import annotations
 
 import collections
-import itertools
+import ctypes
 import json
 import os
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -48,8 +49,8 @@ import numba as nb
 import numpy as np
 from numba.cpython.unsafe.numbers import trailing_zeros
 
-from fastnews.strtable import (HIGH_BITS, LOW7_BITS, StringTable, load8, low_bytes, pack_bytes,
-                               prefetch, store8)
+from fastnews.strtable import (HIGH_BITS, LOW7_BITS, StringTable, copy_from, load8, low_bytes, prefetch,
+                               store8)
 
 PAD_ID = 0
 UNK_ID = 1
@@ -883,9 +884,10 @@ def _gather_words(wbuf, wstart, wstop, which):
 
 
 # ---------------------------------------------------------------------------
-# Chunks of documents, and the threads that split them. This thread packs the texts
-# into UTF-8 a chunk at a time (str.encode holds the GIL) while a pool of threads runs
-# the kernels on the chunks already packed (the kernels release the GIL).
+# Chunks of documents, and the threads that split them. This thread finds where each
+# text's UTF-8 bytes are and cuts the texts into chunks of consecutive documents; a
+# pool of threads copies each chunk's bytes end to end into one buffer and runs the
+# kernels on it, all without the GIL.
 
 CHUNK_BYTES = 4 << 20  # UTF-8 bytes per chunk of documents that count_words hands to a thread
 ENCODE_CHUNK_BYTES = 1 << 20  # the same for Tokenizer.encode (no merge after it, so smaller)
@@ -908,39 +910,117 @@ def _as_sequence(texts) -> list[str] | tuple[str, ...]:
     return texts if isinstance(texts, (list, tuple)) else list(texts)
 
 
-def _packed_chunks(texts: list[str], chunk_bytes: int):
-    """(first document, packed UTF-8, offsets) for runs of consecutive texts of about
-    chunk_bytes bytes each, packed with 16 slack bytes; one empty chunk for no texts.
-    Sizes are checked every 64 texts (every text, for chunks under 64 KB)."""
-    group = min(64, max(1, chunk_bytes >> 10))
-    first, pieces, size = 0, [], 0
-    for a in range(0, len(texts), group):
-        encoded = [t.encode("utf-8", "surrogatepass") for t in texts[a:a + group]]
-        pieces += encoded
-        size += sum(map(len, encoded))
-        if size >= chunk_bytes or a + group >= len(texts):
-            yield (first, *pack_bytes(pieces, slack=16))
-            first, pieces, size = first + len(pieces), [], 0
-    if not texts:
-        yield (0, *pack_bytes([], slack=16))
+# CPython keeps the characters of a compact ASCII str (nearly every str of English text)
+# and the bytes of a bytes object right after a header of fixed size; id() is the
+# object's address, and sys.getsizeof counts the header, the bytes and a closing NUL.
+# So the pool threads can copy a text's UTF-8 bytes straight from the str, without
+# str.encode, which holds the GIL: packing in this thread had cost ~10 ms of the 60 for
+# 20news, and kept the pool threads waiting for the GIL to start and end their chunks.
+_STR_HEADER = sys.getsizeof("") - 1
+_BYTES_HEADER = sys.getsizeof(b"") - 1
+
+
+def _layout_known() -> bool:
+    """Whether this interpreter keeps str and bytes as described above (checked once)."""
+    if sys.implementation.name != "cpython":
+        return False
+    text = "".join(["layout ", "check"])  # built at run time: not a constant or interned str
+    data = text.encode()
+    return (ctypes.string_at(id(text) + _STR_HEADER, len(text)) == data
+            and ctypes.string_at(id(data) + _BYTES_HEADER, len(data)) == data)
+
+
+_ZERO_COPY = _layout_known()
+
+
+@dataclass
+class _Utf8Texts:
+    """Text i's UTF-8 bytes are the sizes[i] bytes at memory address addresses[i], in an
+    object that keep holds: the str itself when it is compact ASCII (its length and
+    size say so), else its str.encode."""
+    addresses: np.ndarray  # int64 [n]
+    sizes: np.ndarray      # int64 [n]
+    keep: tuple
+
+    @classmethod
+    def of(cls, texts) -> "_Utf8Texts":
+        texts = tuple(texts)  # the strs live until the copies are made, whatever the caller does
+        n = len(texts)
+        sizes = np.fromiter(map(len, texts), np.int64, n)
+        addresses = np.fromiter(map(id, texts), np.int64, n) + _STR_HEADER
+        compact_ascii = (np.fromiter(map(str.isascii, texts), bool, n)
+                         & (np.fromiter(map(sys.getsizeof, texts), np.int64, n) == sizes + _STR_HEADER + 1))
+        encoded = []
+        for i in np.flatnonzero(~compact_ascii) if _ZERO_COPY else range(n):
+            data = texts[i].encode("utf-8", "surrogatepass")
+            encoded.append(data)
+            addresses[i], sizes[i] = id(data) + _BYTES_HEADER, len(data)
+        return cls(addresses, sizes, (texts, encoded))
+
+    def packed(self, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+        """Texts a..b-1 end to end (uint8, then 16 zero bytes for the kernels' 8- and
+        16-byte reads) and their offsets (int64 [b - a + 1]). Without the GIL, into a
+        buffer that this thread reuses: the caller must be done with it before its next
+        call."""
+        offsets = np.zeros(b - a + 1, np.int64)
+        np.cumsum(self.sizes[a:b], out=offsets[1:])
+        need = int(offsets[-1]) + 16
+        buf = getattr(_thread_buffers, "packed", None)
+        if buf is None or buf.shape[0] < need:
+            buf = _thread_buffers.packed = np.empty(need, np.uint8)
+        if _ZERO_COPY:
+            _gather_texts(self.addresses[a:b], self.sizes[a:b], buf)
+        else:  # no addresses to read: the encoded texts themselves
+            buf[:need] = np.frombuffer(b"".join(self.keep[1][a:b]) + bytes(16), np.uint8)
+        return buf[:need], offsets
+
+    def chunks(self, chunk_bytes: int) -> list[tuple[int, int]]:
+        """(a, b) for runs of consecutive texts a..b-1 of at least chunk_bytes bytes
+        (the last may be shorter; one text may be longer); [(0, 0)] for no texts."""
+        ends = np.cumsum(self.sizes)
+        bounds, a = [], 0
+        while a < ends.shape[0]:
+            start = int(ends[a - 1]) if a else 0
+            b = int(np.searchsorted(ends, start + chunk_bytes)) + 1
+            bounds.append((a, min(max(b, a + 1), ends.shape[0])))
+            a = bounds[-1][1]
+        return bounds or [(0, 0)]
+
+
+# Each thread's buffer of packed texts (see _Utf8Texts.packed).
+_thread_buffers = threading.local()
+
+
+@nb.njit(cache=True, nogil=True)
+def _gather_texts(addresses, sizes, out):
+    """out <- the sizes[i] bytes at addresses[i] for each i, end to end, then 16 zeros."""
+    pos = 0
+    for i in range(addresses.shape[0]):
+        copy_from(out, pos, addresses[i], sizes[i])
+        pos += sizes[i]
+    out[pos:pos + 16] = 0
 
 
 def _in_chunks(texts: list[str], chunk_bytes: int, work):
-    """work(first document, packed UTF-8, offsets) for each chunk of texts (see
-    _packed_chunks), run by the pool while this thread packs the next chunks; yields
-    (first document, result) in document order. At most two chunks per thread wait
-    packed or unclaimed, so memory stays bounded on a corpus of any size. A single chunk
-    is run in this thread."""
-    chunks = _packed_chunks(texts, chunk_bytes)
-    first, following = next(chunks), next(chunks, None)
-    if following is None:
-        yield first[0], work(*first)
+    """work(first document, packed UTF-8, offsets) for each chunk of texts of about
+    chunk_bytes bytes (_Utf8Texts), each packed and run by the pool; yields (first
+    document, result) in document order. At most two chunks per thread are in flight,
+    so memory stays bounded on a corpus of any size. A single chunk is run in this
+    thread. The packed buffer is reused: work must not keep it."""
+    utf8 = _Utf8Texts.of(texts)
+    bounds = utf8.chunks(chunk_bytes)
+
+    def run(a: int, b: int):
+        return work(a, *utf8.packed(a, b))
+
+    if len(bounds) == 1:
+        yield 0, run(*bounds[0])
         return
     pool = _chunk_pool()
     window = 2 * max(1, nb.get_num_threads())
     pending = collections.deque()
-    for chunk in itertools.chain((first, following), chunks):
-        pending.append((chunk[0], pool.submit(work, *chunk)))
+    for a, b in bounds:
+        pending.append((a, pool.submit(run, a, b)))
         if len(pending) > window:
             done, result = pending.popleft()
             yield done, result.result()
