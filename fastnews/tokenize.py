@@ -943,13 +943,12 @@ class _Utf8Texts:
     keep: tuple
 
     @classmethod
-    def of(cls, texts) -> "_Utf8Texts":
-        texts = tuple(texts)  # the strs live until the copies are made, whatever the caller does
+    def of(cls, texts: tuple) -> "_Utf8Texts":
         n = len(texts)
         sizes = np.fromiter(map(len, texts), np.int64, n)
         addresses = np.fromiter(map(id, texts), np.int64, n) + _STR_HEADER
         compact_ascii = (np.fromiter(map(str.isascii, texts), bool, n)
-                         & (np.fromiter(map(sys.getsizeof, texts), np.int64, n) == sizes + _STR_HEADER + 1))
+                         & (np.fromiter(map(str.__sizeof__, texts), np.int64, n) == sizes + _STR_HEADER + 1))
         encoded = []
         for i in np.flatnonzero(~compact_ascii) if _ZERO_COPY else range(n):
             data = texts[i].encode("utf-8", "surrogatepass")
@@ -957,34 +956,21 @@ class _Utf8Texts:
             addresses[i], sizes[i] = id(data) + _BYTES_HEADER, len(data)
         return cls(addresses, sizes, (texts, encoded))
 
-    def packed(self, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
-        """Texts a..b-1 end to end (uint8, then 16 zero bytes for the kernels' 8- and
-        16-byte reads) and their offsets (int64 [b - a + 1]). Without the GIL, into a
-        buffer that this thread reuses: the caller must be done with it before its next
-        call."""
-        offsets = np.zeros(b - a + 1, np.int64)
-        np.cumsum(self.sizes[a:b], out=offsets[1:])
+    def packed(self) -> tuple[np.ndarray, np.ndarray]:
+        """The texts end to end (uint8, then 16 zero bytes for the kernels' 8- and 16-byte
+        reads) and their offsets (int64 [n + 1]). Without the GIL, into a buffer that
+        this thread reuses: the caller must be done with it before its next call."""
+        offsets = np.zeros(self.sizes.shape[0] + 1, np.int64)
+        np.cumsum(self.sizes, out=offsets[1:])
         need = int(offsets[-1]) + 16
         buf = getattr(_thread_buffers, "packed", None)
         if buf is None or buf.shape[0] < need:
             buf = _thread_buffers.packed = np.empty(need, np.uint8)
         if _ZERO_COPY:
-            _gather_texts(self.addresses[a:b], self.sizes[a:b], buf)
+            _gather_texts(self.addresses, self.sizes, buf)
         else:  # no addresses to read: the encoded texts themselves
-            buf[:need] = np.frombuffer(b"".join(self.keep[1][a:b]) + bytes(16), np.uint8)
+            buf[:need] = np.frombuffer(b"".join(self.keep[1]) + bytes(16), np.uint8)
         return buf[:need], offsets
-
-    def chunks(self, chunk_bytes: int) -> list[tuple[int, int]]:
-        """(a, b) for runs of consecutive texts a..b-1 of at least chunk_bytes bytes
-        (the last may be shorter; one text may be longer); [(0, 0)] for no texts."""
-        ends = np.cumsum(self.sizes)
-        bounds, a = [], 0
-        while a < ends.shape[0]:
-            start = int(ends[a - 1]) if a else 0
-            b = int(np.searchsorted(ends, start + chunk_bytes)) + 1
-            bounds.append((a, min(max(b, a + 1), ends.shape[0])))
-            a = bounds[-1][1]
-        return bounds or [(0, 0)]
 
 
 # Each thread's buffer of packed texts (see _Utf8Texts.packed).
@@ -1001,26 +987,40 @@ def _gather_texts(addresses, sizes, out):
     out[pos:pos + 16] = 0
 
 
+def _chunk_bounds(texts: tuple, chunk_bytes: int) -> list[tuple[int, int]]:
+    """(a, b) for runs of consecutive texts a..b-1 of at least chunk_bytes characters
+    (the last may be shorter, one text longer); [(0, 0)] for no texts."""
+    ends = np.cumsum(np.fromiter(map(len, texts), np.int64, len(texts)))
+    bounds, a = [], 0
+    while a < ends.shape[0]:
+        start = int(ends[a - 1]) if a else 0
+        b = int(np.searchsorted(ends, start + chunk_bytes)) + 1
+        bounds.append((a, min(max(b, a + 1), ends.shape[0])))
+        a = bounds[-1][1]
+    return bounds or [(0, 0)]
+
+
 def _in_chunks(texts: list[str], chunk_bytes: int, work):
     """work(first document, packed UTF-8, offsets) for each chunk of texts of about
-    chunk_bytes bytes (_Utf8Texts), each packed and run by the pool; yields (first
-    document, result) in document order. At most two chunks per thread are in flight,
-    so memory stays bounded on a corpus of any size. A single chunk is run in this
-    thread. The packed buffer is reused: work must not keep it."""
-    utf8 = _Utf8Texts.of(texts)
-    bounds = utf8.chunks(chunk_bytes)
+    chunk_bytes bytes, each packed (_Utf8Texts) and run by the pool while this thread
+    finds the next chunk's texts; yields (first document, result) in document order. At
+    most two chunks per thread are in flight, so memory stays bounded on a corpus of any
+    size. A single chunk is run in this thread. The packed buffer is reused: work must
+    not keep it."""
+    texts = tuple(texts)  # the strs live until their bytes are copied, whatever the caller does
+    bounds = _chunk_bounds(texts, chunk_bytes)
 
-    def run(a: int, b: int):
-        return work(a, *utf8.packed(a, b))
+    def run(a: int, utf8: _Utf8Texts):
+        return work(a, *utf8.packed())
 
     if len(bounds) == 1:
-        yield 0, run(*bounds[0])
+        yield 0, run(0, _Utf8Texts.of(texts))
         return
     pool = _chunk_pool()
     window = 2 * max(1, nb.get_num_threads())
     pending = collections.deque()
     for a, b in bounds:
-        pending.append((a, pool.submit(run, a, b)))
+        pending.append((a, pool.submit(run, a, _Utf8Texts.of(texts[a:b]))))
         if len(pending) > window:
             done, result = pending.popleft()
             yield done, result.result()
