@@ -656,9 +656,11 @@ def _count_into(buf, doc_off, is_sep, lower, fold, tokens, doc_tok, wbuf, wstart
     # per word, cost a tenth of the counting.)
     wcount = np.empty(n_w, np.int64)
     for k in range(n_w):
-        wcount[k] = table[4 * wslot[k] + 3]
-    for k in range(n_w):
-        table[4 * wslot[k]:4 * wslot[k] + 4] = 0
+        if k + _AHEAD < n_w:
+            prefetch(table, 4 * wslot[k + _AHEAD])
+        j = wslot[k]
+        wcount[k] = table[4 * j + 3]
+        table[4 * j], table[4 * j + 1], table[4 * j + 2], table[4 * j + 3] = 0, 0, 0, 0
     return n_tok, top, n_w, tokens, wbuf, wstart[:n_w], wstop[:n_w], wlo[:n_w], whi[:n_w], wcount, table
 
 
