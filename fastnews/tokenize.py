@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import collections
 import ctypes
+import itertools
 import json
 import os
 import sys
@@ -939,10 +940,11 @@ _ZERO_COPY = _layout_known()
 class _Utf8Texts:
     """Text i's UTF-8 bytes are the sizes[i] bytes at memory address addresses[i], in an
     object that keep holds: the str itself when it is compact ASCII (its length and
-    size say so), else its str.encode."""
+    size say so), else its str.encode, which is also in encoded."""
     addresses: np.ndarray  # int64 [n]
     sizes: np.ndarray      # int64 [n]
     keep: tuple
+    encoded: list  # bytes; of every text, in order, where addresses cannot be read (not _ZERO_COPY)
 
     @classmethod
     def of(cls, texts: tuple) -> "_Utf8Texts":
@@ -953,10 +955,16 @@ class _Utf8Texts:
                          & (np.fromiter(map(str.__sizeof__, texts), np.int64, n) == sizes + _STR_HEADER + 1))
         encoded = []
         for i in np.flatnonzero(~compact_ascii) if _ZERO_COPY else range(n):
-            data = texts[i].encode("utf-8", "surrogatepass")
-            encoded.append(data)
-            addresses[i], sizes[i] = id(data) + _BYTES_HEADER, len(data)
-        return cls(addresses, sizes, (texts, encoded))
+            encoded.append(texts[i].encode("utf-8", "surrogatepass"))
+            addresses[i], sizes[i] = id(encoded[-1]) + _BYTES_HEADER, len(encoded[-1])
+        return cls(addresses, sizes, texts, encoded)
+
+    @classmethod
+    def joined(cls, parts: list["_Utf8Texts"]) -> "_Utf8Texts":
+        if len(parts) == 1:
+            return parts[0]
+        return cls(np.concatenate([p.addresses for p in parts]), np.concatenate([p.sizes for p in parts]),
+                   tuple(p.keep for p in parts), [e for p in parts for e in p.encoded])
 
     def packed(self) -> tuple[np.ndarray, np.ndarray]:
         """The texts end to end (uint8, then 16 zero bytes for the kernels' 8- and 16-byte
@@ -971,7 +979,7 @@ class _Utf8Texts:
         if _ZERO_COPY:
             _gather_texts(self.addresses, self.sizes, buf)
         else:  # no addresses to read: the encoded texts themselves
-            buf[:need] = np.frombuffer(b"".join(self.keep[1]) + bytes(16), np.uint8)
+            buf[:need] = np.frombuffer(b"".join(self.encoded) + bytes(16), np.uint8)
         return buf[:need], offsets
 
 
@@ -989,41 +997,54 @@ def _gather_texts(addresses, sizes, out):
     out[pos:pos + 16] = 0
 
 
-def _chunk_bounds(texts: tuple, chunk_bytes: int) -> list[tuple[int, int]]:
-    """(a, b) for runs of consecutive texts a..b-1 of at least chunk_bytes characters
-    (the last may be shorter, one text longer); [(0, 0)] for no texts."""
-    ends = np.cumsum(np.fromiter(map(len, texts), np.int64, len(texts)))
-    bounds, a = [], 0
-    while a < ends.shape[0]:
-        start = int(ends[a - 1]) if a else 0
-        b = int(np.searchsorted(ends, start + chunk_bytes)) + 1
-        bounds.append((a, min(max(b, a + 1), ends.shape[0])))
-        a = bounds[-1][1]
-    return bounds or [(0, 0)]
+def _utf8_chunks(texts: tuple, chunk_bytes: int):
+    """(first document, _Utf8Texts) for runs of consecutive texts of at least chunk_bytes
+    bytes (the last may be shorter); one empty chunk for no texts. Sizes are checked
+    every 512 texts (every text, for chunks under 2 KB), so the first chunk is ready
+    after the first few groups, not after a pass over all the texts."""
+    group = min(512, max(1, chunk_bytes >> 11))
+    first, parts, size = 0, [], 0
+    for a in range(0, len(texts), group):
+        parts.append(_Utf8Texts.of(texts[a:a + group]))
+        size += int(parts[-1].sizes.sum())
+        if size >= chunk_bytes or a + group >= len(texts):
+            yield first, _Utf8Texts.joined(parts)
+            first, parts, size = a + group, [], 0
+    if not texts:
+        yield 0, _Utf8Texts.of(())
 
 
 def _in_chunks(texts: list[str], chunk_bytes: int, work):
     """work(first document, packed UTF-8, offsets) for each chunk of texts of about
-    chunk_bytes bytes, each packed (_Utf8Texts) and run by the pool while this thread
-    finds the next chunk's texts; yields (first document, result) in document order. At
-    most two chunks per thread are in flight, so memory stays bounded on a corpus of any
-    size. A single chunk is run in this thread. The packed buffer is reused: work must
-    not keep it."""
-    texts = tuple(texts)  # the strs live until their bytes are copied, whatever the caller does
-    bounds = _chunk_bounds(texts, chunk_bytes)
+    chunk_bytes bytes (_utf8_chunks), each packed (_Utf8Texts.packed) and run by the pool
+    while this thread finds the next chunk's texts; yields (first document, result) in
+    document order. At most two chunks per thread are in flight, so memory stays bounded
+    on a corpus of any size. A single chunk is run in this thread. The packed buffer is
+    reused: work must not keep it."""
+    chunks = _utf8_chunks(tuple(texts), chunk_bytes)  # the tuple keeps the strs alive
+    first, following = next(chunks), next(chunks, None)
 
-    def run(a: int, utf8: _Utf8Texts):
+    def run(a: int, utf8: _Utf8Texts, started: threading.Event | None = None):
+        if started is not None:
+            started.set()
         return work(a, *utf8.packed())
 
-    if len(bounds) == 1:
-        yield 0, run(0, _Utf8Texts.of(texts))
+    if following is None:
+        yield first[0], run(*first)
         return
     pool = _chunk_pool()
-    window = 2 * max(1, nb.get_num_threads())
+    threads = max(1, nb.get_num_threads())
     pending = collections.deque()
-    for a, b in bounds:
-        pending.append((a, pool.submit(run, a, _Utf8Texts.of(texts[a:b]))))
-        if len(pending) > window:
+    for a, utf8 in itertools.chain((first, following), chunks):
+        if len(pending) < threads:
+            # An idle thread needs the GIL to start, and this thread would keep it for up
+            # to sys.getswitchinterval() (5 ms); wait for the thread to take it instead.
+            started = threading.Event()
+            pending.append((a, pool.submit(run, a, utf8, started)))
+            started.wait()
+        else:
+            pending.append((a, pool.submit(run, a, utf8)))
+        if len(pending) > 2 * threads:
             done, result = pending.popleft()
             yield done, result.result()
     while pending:
