@@ -591,7 +591,7 @@ def _count_chunk(buf: np.ndarray, doc_off: np.ndarray, is_sep, lower, fold):
     doc_tok = np.zeros(n_docs + 1, np.int64)
     wbuf = np.empty(n_bytes // 4 + 16, np.uint8)  # the distinct words' bytes
     starts, stops, los, his, slots = (np.empty(guess, t) for t in (np.int64, np.int64, np.uint64, np.uint64, np.int64))
-    cap = _capacity_for(guess)
+    cap = _capacity_for(n_bytes // 128)  # 2 ** 17 slots (4 MB) for 4 MB of 20news: its 62,637 words at most
     table = getattr(_thread_tables, "table", None)
     if table is None or table.shape[0] >> 2 < cap:
         table = _key_table(cap)
@@ -622,28 +622,29 @@ def _count_into(buf, doc_off, is_sep, lower, fold, tokens, doc_tok, wbuf, wstart
     bits = np.empty(longest // 64 + 2, np.uint64)
     keys = np.empty((2, _BATCH), np.uint64)  # per candidate word: its key (lo, hi)
     spans = np.empty((3, _BATCH), np.int64)  # and its first slot, start, stop
-    d, n_tok, top, n_w = 0, 0, 0, 0
+    d, n_tok, top, n_w, run, inside = 0, 0, 0, 0, _RUN_START, False
     while True:
-        d, n_tok, top, n_w = _count_docs(buf, doc_off, d, d1, is_sep, lower, fold, bits, tokens, n_tok, doc_tok,
-                                         wbuf, top, wstart, wstop, wlo, whi, wslot, n_w, table, keys, spans)
+        d, n_tok, top, n_w, run, inside, room = _count_docs(
+            buf, doc_off, d, d1, is_sep, lower, fold, bits, run, inside, tokens, n_tok, doc_tok, wbuf, top,
+            wstart, wstop, wlo, whi, wslot, n_w, table, keys, spans)
         if d == d1:
             break
-        # Document d may not fit: make room for all of its words as new words.
+        # Make room for document d's tokens and bytes, and for room more new words.
         size = doc_off[d + 1] - doc_off[d]
         while n_tok + size // 2 + 1 > tokens.shape[0]:
             tokens = np.concatenate((tokens, np.empty(tokens.shape[0], np.int32)))
         while top + 2 * size + 16 > wbuf.shape[0]:
             wbuf = np.concatenate((wbuf, np.empty(wbuf.shape[0], np.uint8)))
-        while n_w + size // 2 + 1 > wstart.shape[0]:
+        while n_w + room > wstart.shape[0]:
             more = wstart.shape[0]
             wstart = np.concatenate((wstart, np.empty(more, np.int64)))
             wstop = np.concatenate((wstop, np.empty(more, np.int64)))
             wlo = np.concatenate((wlo, np.empty(more, np.uint64)))
             whi = np.concatenate((whi, np.empty(more, np.uint64)))
             wslot = np.concatenate((wslot, np.empty(more, np.int64)))
-        if 2 * (n_w + size // 2 + 1) > table.shape[0] >> 2:
+        if 2 * (n_w + room) > table.shape[0] >> 2:
             cap = table.shape[0] >> 2
-            while 2 * (n_w + size // 2 + 1) > cap:
+            while 2 * (n_w + room) > cap:
                 cap *= 2
             table = _rehashed(table, np.zeros(4 * cap, np.uint64))  # (rare: not cache-line aligned)
             shift, mask = _shift_for(table), cap - 1
@@ -669,35 +670,45 @@ _BATCH = 64  # words split ahead of counting them, their table slots prefetched
 
 
 @nb.njit(cache=True, nogil=True)
-def _count_docs(buf, doc_off, d, d1, is_sep, lower, fold, bits, tokens, n_tok, doc_tok,
+def _count_docs(buf, doc_off, d, d1, is_sep, lower, fold, bits, run, inside, tokens, n_tok, doc_tok,
                 wbuf, top, wstart, wstop, wlo, whi, wslot, n_w, table, keys, spans):
-    """The word loop of _count_into, from document d until d1 or until the next document
-    might not fit in the arrays. Returns (next document, n_tok, top, n_w).
+    """The word loop of _count_into, from document d (from inside it, at the bitmap scan
+    state run, when inside) until d1 or until the arrays might not hold what comes next.
+    Returns (d, n_tok, top, n_w, run, inside, room): inside when it stopped inside
+    document d, at run; room, the number of new words that the word arrays and the table
+    must then make room for.
 
     An ASCII document's words come off its bitmap (_ascii_bitmap, _next_run) and are
     keyed straight from buf, in batches of _BATCH: first each is keyed and its table
     slot prefetched, then each is counted. The slots of rare words miss the caches, and
-    this way their loads overlap instead of each waiting in turn. Any other document
-    goes to _count_unicode_doc (kept out of this loop: its branches here cost 10 %)."""
+    this way their loads overlap instead of each waiting in turn. Room for new words is
+    checked per batch, not per document (a document of n bytes may hold n / 2 new words,
+    and reserving that much doubled the table for 20news's longest posts). Any other
+    document goes to _count_unicode_doc (kept out of this loop: its branches here cost
+    10 %)."""
     mask = (table.shape[0] >> 2) - 1
     shift = _shift_for(table)
     while d < d1:
         pos, end = doc_off[d], doc_off[d + 1]
-        # Each of the document's words may be new, and lowering a text takes at most 1.5x
-        # its bytes (wbuf also holds a non-ASCII document's word being counted).
-        if (n_w + (end - pos) // 2 + 1 > wstart.shape[0] or 2 * (n_w + (end - pos) // 2 + 1) > mask + 1
-                or n_tok + (end - pos) // 2 + 1 > tokens.shape[0] or top + 2 * (end - pos) + 16 > wbuf.shape[0]):
-            break
-        if not _ascii_bitmap(buf, pos, end, bits):
-            n_tok, top, n_w = _count_unicode_doc(buf, pos, end, is_sep, lower, tokens, n_tok, wbuf, top,
-                                                 wstart, wstop, wlo, whi, wslot, n_w, table)
-            doc_tok[d + 1] = n_tok
-            d += 1
-            continue
+        if not inside:
+            # The document's tokens, and its bytes lowered (at most 1.5x) if they are new.
+            if n_tok + (end - pos) // 2 + 1 > tokens.shape[0] or top + 2 * (end - pos) + 16 > wbuf.shape[0]:
+                return d, n_tok, top, n_w, run, False, 0
+            if not _ascii_bitmap(buf, pos, end, bits):
+                if n_w + (end - pos) // 2 + 1 > wstart.shape[0] or 2 * (n_w + (end - pos) // 2 + 1) > mask + 1:
+                    return d, n_tok, top, n_w, run, False, (end - pos) // 2 + 1
+                n_tok, top, n_w = _count_unicode_doc(buf, pos, end, is_sep, lower, tokens, n_tok, wbuf, top,
+                                                     wstart, wstop, wlo, whi, wslot, n_w, table)
+                doc_tok[d + 1] = n_tok
+                d += 1
+                continue
+            run = _RUN_START  # the bitmap scan's state
+        inside = False
         n_words = (end - pos + 63) >> 6
-        run = _RUN_START  # the bitmap scan's state
         more = True
         while more:
+            if n_w + _BATCH > wstart.shape[0] or 2 * (n_w + _BATCH) > mask + 1:
+                return d, n_tok, top, n_w, run, True, _BATCH
             m = 0
             while m < _BATCH:
                 s, e, run = _next_run(bits, n_words, run)
@@ -734,7 +745,7 @@ def _count_docs(buf, doc_off, d, d1, is_sep, lower, fold, bits, tokens, n_tok, d
                 n_tok += 1
         doc_tok[d + 1] = n_tok
         d += 1
-    return d, n_tok, top, n_w
+    return d, n_tok, top, n_w, run, False, 0
 
 
 @nb.njit(cache=True, nogil=True)

@@ -176,13 +176,14 @@ def test_long_words_and_a_chunk_that_outgrows_its_arrays(lowercase):
              " ".join(("ab" * 20)[:n] + last for n in range(40) for last in "xyY"),  # differ in the last byte
              " ".join("é" * n for n in range(1, 41)) + " " + "É" * 20,
              "Hello hello HELLO " + "Ab" * 20,
-             " ".join(f"w{i}" for i in range(30000)) + " a" * 60000]
+             " ".join(f"w{i}" for i in range(30000)) + " a" * 60000,
+             " ".join(f"é{i}" for i in range(20000)) + " É" * 40000]  # the same, not ASCII
     counts = Counter(w for t in texts for w in naive.split(t, lowercase))
     ranked = naive.fit_vocab(texts, top=len(counts), lowercase=lowercase)
     words, got = word_counts(texts, lowercase)
     assert words == ranked and got.tolist() == [counts[w] for w in ranked]
     config = TokenizerConfig(max_len=100, lowercase=lowercase)
-    tok, fused = Tokenizer.fit_encode(texts, 30050, config)
+    tok, fused = Tokenizer.fit_encode(texts, 50100, config)
     rows, lengths = naive.encode(texts, tok.vocab, 100, lowercase=lowercase)
     assert fused.ids.tolist() == rows and fused.lengths.tolist() == lengths
     encoded = tok.encode(texts)
