@@ -2,8 +2,9 @@
 
 Both the tokenizer's vocabulary and the GloVe word index are one of these, so that
 a word is looked up the same way everywhere: by the exact UTF-8 bytes of the token.
-(The tokenizer's encode kernel also keeps a private index of its vocabulary by a
-faster 8-bytes-at-a-time hash; the FNV-1a hashes here are what GloVe stores keep.)
+(The tokenizer's encode kernel also keeps a private index of its vocabulary, keyed
+by the words' own bytes: tokenize._key_of; the FNV-1a hashes here are what GloVe
+stores keep.)
 
 Layout (all arrays, so a table can be saved with np.save and memory-mapped back):
 
@@ -181,12 +182,11 @@ def encode_words(words: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return pack_bytes([w.encode("utf-8", "surrogatepass") for w in words])
 
 
-def pack_bytes(encoded: list[bytes], slack: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """The byte strings back to back (read-only uint8) and int64 offsets [n + 1], then
-    slack zero bytes (for kernels that read 8 bytes at a time)."""
+def pack_bytes(encoded: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """The byte strings back to back (read-only uint8) and int64 offsets [n + 1]."""
     offsets = np.zeros(len(encoded) + 1, np.int64)
     np.cumsum([len(e) for e in encoded], out=offsets[1:])
-    return np.frombuffer(b"".join(encoded + [bytes(slack)]), np.uint8), offsets
+    return np.frombuffer(b"".join(encoded), np.uint8), offsets
 
 
 @dataclass(frozen=True)

@@ -11,24 +11,23 @@ Unicode whitespace character (``str.isspace``) or one of Keras's default
 non-empty runs between separators. Apostrophes and digits stay inside words, as
 in Keras.
 
-How it runs: texts are encoded to UTF-8 once and laid end to end in uint8
-buffers with an int64 offset per document. The kernels walk those bytes, decode
-code points and look up two per-code-point tables (is-separator, lowercase). No
-Python object is made per word.
+How it runs: a pool of threads copies the UTF-8 bytes of a chunk of consecutive
+documents end to end into one uint8 buffer, with an int64 offset per document (on
+CPython, straight from the strs, without the GIL: see _Utf8Texts), and runs the
+kernels on it. The kernels walk those bytes, decode code points and look up two
+per-code-point tables (is-separator, lowercase). No Python object is made per word.
 
   Both paths split an ASCII document by classifying it 8 bytes at a time into a
-  bitmap of word bytes and reading its words off the bitmap; words are copied,
-  lowered, hashed and compared 8 bytes at a time. Other documents take the
-  per-code-point loop (_next_word).
+  bitmap of word bytes and reading its words off the bitmap, and key each word by
+  its own lowered bytes (up to 15; a hash beyond) in tables whose records hold the
+  keys, so that a lookup reads one cache line (see _key_of). Other documents take
+  the per-code-point loop (_next_word).
 
-  encode (a fitted vocabulary; inference): each word is probed in the tokenizer's
-      index of its vocabulary (_index_words); chunks of documents (~1 MB) are packed
-      by the calling thread and encoded by a pool of threads, one chunk each.
-  fit / fit_encode (training): count_words packs chunks of consecutive documents
-      (~4 MB each) while a pool of threads splits the ones already packed, each
-      chunk counted into a hash table of its own in one pass over its bytes; the
-      chunks' words are merged, ranked, and the same split is mapped to ids, so
-      the texts are read once.
+  encode (a fitted vocabulary; inference): each word is looked up in the key table
+      of the vocabulary (_index_words); chunks of ~1 MB, one per thread at a time.
+  fit / fit_encode (training): count_words counts each ~4 MB chunk into a key table
+      of its own in one pass over its bytes; the chunks' words are merged, ranked,
+      and the same split is mapped to ids, so the texts are read once.
 
 Ids: 0 is padding, 1 is an unknown word, 2.. are vocabulary words in order of
 decreasing training frequency (ties: first occurrence first, as Keras does).
@@ -225,7 +224,8 @@ def _finish_row(row, n, max_len, keep_last, pad_front):
 # Eight bytes at a time. An ASCII text (all but 31 of 20news's 18,846) is classified 8
 # bytes at once into a bitmap of its word bytes, and its words are read off the bitmap
 # with bit scans, so finding the next word does not wait on a branch per byte. Words
-# are copied, hashed and compared 8 bytes at a time. Other texts take _next_word.
+# are keyed (_key_of), copied and compared 8 bytes at a time. Other texts take
+# _next_word.
 
 def _ascii_separator_ranges() -> list[tuple[int, int]]:
     """The ASCII separators of SPLIT_RULE as inclusive (low, high) runs of bytes."""
@@ -1105,8 +1105,8 @@ class Tokenizer:
         self.vocab = list(vocab)
         self.config = config
         self.table = table if table is not None else StringTable.from_words(self.vocab)
-        # The encode kernel's own index of the vocabulary, by the 8-bytes-at-a-time hash
-        # (the StringTable's FNV-1a is what GloVe stores keep on disk).
+        # The encode kernel's own index of the vocabulary, a key table (_key_of; the
+        # StringTable's FNV-1a hashes are what GloVe stores keep on disk).
         self._vbuf = np.concatenate((self.table.buf, np.zeros(16, np.uint8)))
         self._index = _index_words(self._vbuf, self.table.offsets, _key_table(_capacity_for(len(self.vocab))))
 
@@ -1236,13 +1236,11 @@ def count_words(texts: list[str], lowercase: bool = True, chunk_bytes: int | Non
     """Split texts and count their words, in one pass over their bytes.
 
     The texts go in chunks of consecutive documents, about chunk_bytes (default
-    CHUNK_BYTES) of UTF-8 each (_in_chunks). This thread packs each chunk into one
-    buffer (Python's str.encode, which holds the GIL) and hands it to a pool of
-    threads, which split and count it (_count_into releases the GIL), each chunk with a
-    hash table of its own; so packing the next chunk overlaps counting the last ones,
-    and several chunks per thread keep all cores busy to the end. This thread merges
-    each chunk's distinct words into one table (_WordTable), in document order, as soon
-    as the chunk is counted. The result does not depend on the chunks or the number of
+    CHUNK_BYTES) of UTF-8 each (_in_chunks), to a pool of threads, which pack, split and
+    count each chunk without the GIL (_count_into), each into a key table of its own;
+    several chunks per thread keep all cores busy to the end. This thread merges each
+    chunk's distinct words into one table (_WordTable), in document order, as soon as
+    the chunk is counted. The result does not depend on the chunks or the number of
     threads."""
     texts = _as_sequence(texts)
     is_sep, lower = char_tables(lowercase)
