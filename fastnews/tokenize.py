@@ -11,11 +11,11 @@ Unicode whitespace character (``str.isspace``) or one of Keras's default
 non-empty runs between separators. Apostrophes and digits stay inside words, as
 in Keras.
 
-How it runs: a pool of threads copies the UTF-8 bytes of a chunk of consecutive
-documents end to end into one uint8 buffer, with an int64 offset per document (on
-CPython, straight from the strs, without the GIL: see _Utf8Texts), and runs the
-kernels on it. The kernels walk those bytes, decode code points and look up two
-per-code-point tables (is-separator, lowercase). No Python object is made per word.
+How it runs: a pool of threads runs the kernels on chunks of consecutive documents.
+The kernels copy each document's UTF-8 bytes into a uint8 buffer (on CPython,
+straight from the str, without the GIL: see _Utf8Texts), walk those bytes, decode
+code points and look up two per-code-point tables (is-separator, lowercase). No
+Python object is made per word.
 
   Both paths split an ASCII document by classifying it 8 bytes at a time into a
   bitmap of word bytes and reading its words off the bitmap, and key each word by
@@ -49,8 +49,8 @@ import numba as nb
 import numpy as np
 from numba.cpython.unsafe.numbers import trailing_zeros
 
-from fastnews.strtable import (HIGH_BITS, LOW7_BITS, StringTable, copy_from, load8, low_bytes, prefetch,
-                               store8)
+from fastnews.strtable import (HIGH_BITS, LOW7_BITS, StringTable, copy_from, load8, low_bytes, pack_bytes,
+                               prefetch, store8)
 
 PAD_ID = 0
 UNK_ID = 1
@@ -508,21 +508,24 @@ def _index_words(vbuf, offsets, table):
 
 
 @nb.njit(cache=True, nogil=True)
-def _encode_docs(buf, doc_off, is_sep, lower, fold, index, offsets, vbuf,
+def _encode_docs(addresses, sizes, is_sep, lower, fold, index, offsets, vbuf,
                  max_len, keep_last, pad_front, ids, lengths):
-    """ids[d] <- vocabulary ids of packed document d, truncated and padded to max_len;
-    lengths[d] <- its true number of words (before truncation). index: the key table of
-    the vocabulary vbuf/offsets (_index_words). buf must have 16 readable bytes after its
-    last document; the rows of ids must come zeroed (see _finish_row)."""
+    """ids[d] <- vocabulary ids of document d (the sizes[d] bytes at addresses[d], copied
+    into buf first, as _count_docs does), truncated and padded to max_len; lengths[d] <-
+    its true number of words (before truncation). index: the key table of the
+    vocabulary vbuf/offsets (_index_words). The rows of ids must come zeroed (see
+    _finish_row)."""
     shift = _shift_for(index)
     mask = (index.shape[0] >> 2) - 1
-    longest = 0
-    for d in range(doc_off.shape[0] - 1):
-        longest = max(longest, doc_off[d + 1] - doc_off[d])
+    longest = sizes.max() if sizes.shape[0] else 0
+    buf = np.empty(longest + 16, np.uint8)
     scratch = np.empty(2 * longest + 16, np.uint8)
     bits = np.empty(longest // 64 + 2, np.uint64)
-    for d in range(doc_off.shape[0] - 1):
-        pos, end = doc_off[d], doc_off[d + 1]
+    for d in range(sizes.shape[0]):
+        pos, end = 0, sizes[d]
+        copy_from(buf, 0, addresses[d], end)
+        store8(buf, end, np.uint64(0))  # _key_of reads up to 16 bytes past a word's start
+        store8(buf, end + 8, np.uint64(0))
         ascii = _ascii_bitmap(buf, pos, end, bits)
         n_words = (end - pos + 63) >> 6
         run = _RUN_START  # the bitmap scan's state (ASCII texts)
@@ -571,21 +574,20 @@ def _encode_docs(buf, doc_off, is_sep, lower, fold, index, offsets, vbuf,
 # ---------------------------------------------------------------------------
 # Counting (fit).
 
-def _count_chunk(buf: np.ndarray, doc_off: np.ndarray, is_sep, lower, fold):
-    """Split the packed documents of one chunk and number their distinct words in order
-    of first occurrence (_count_into). Returns
+def _count_chunk(texts: "_Utf8Texts", is_sep, lower, fold):
+    """Split the documents of one chunk and number their distinct words in order of
+    first occurrence (_count_into). Returns
         tokens   int32 [n_tokens]   the chunk's words, as distinct-word numbers
         doc_tok  int64 [n_docs + 1] document d's words are tokens[doc_tok[d]:doc_tok[d + 1]]
         wbuf, wstart, wstop         distinct word k is wbuf[wstart[k]:wstop[k]]
         wlo, whi uint64 [n_words]   its key (see _key_of)
         wcount   int64 [n_words]    how often it occurs in the chunk
-    buf must have 16 readable bytes after its last document.
 
     The arrays are allocated here, by numpy, at sizes that rarely need to grow: numpy
     asks the kernel for huge pages for large arrays, and faulting in the ~17 MB that a
     4 MB chunk touches 4 KB at a time cost more than a tenth of the counting."""
-    n_docs = doc_off.shape[0] - 1
-    n_bytes = int(doc_off[-1] - doc_off[0])
+    n_docs = texts.sizes.shape[0]
+    n_bytes = int(texts.sizes.sum())
     tokens = np.empty(n_bytes // 4 + n_docs + 1, np.int32)  # 20news: a word per ~6 bytes
     guess = max(1 << 12, n_bytes // 64)  # distinct words: 20news has one per ~100 bytes in 4 MB
     doc_tok = np.zeros(n_docs + 1, np.int64)
@@ -596,7 +598,7 @@ def _count_chunk(buf: np.ndarray, doc_off: np.ndarray, is_sep, lower, fold):
     if table is None or table.shape[0] >> 2 < cap:
         table = _key_table(cap)
     n_tok, top, n_w, tokens, wbuf, wstart, wstop, wlo, whi, wcount, _thread_tables.table = _count_into(
-        buf, doc_off, is_sep, lower, fold, tokens, doc_tok, wbuf, starts, stops, los, his, slots, table)
+        texts.addresses, texts.sizes, is_sep, lower, fold, tokens, doc_tok, wbuf, starts, stops, los, his, slots, table)
     return tokens[:n_tok], doc_tok, wbuf[:top], wstart, wstop, wlo, whi, wcount
 
 
@@ -606,7 +608,7 @@ _thread_tables = threading.local()
 
 
 @nb.njit(cache=True, nogil=True)
-def _count_into(buf, doc_off, is_sep, lower, fold, tokens, doc_tok, wbuf, wstart, wstop, wlo, whi, wslot, table):
+def _count_into(addresses, sizes, is_sep, lower, fold, tokens, doc_tok, wbuf, wstart, wstop, wlo, whi, wslot, table):
     """_count_chunk's kernel, into the arrays it is given, which grow if needed. table:
     the chunk's key table, whose records hold (key, word number, count); it is left empty.
     Returns (n_tok, top, n_w, tokens, wbuf, wstart, wstop, wlo, whi, wcount, table), the
@@ -615,22 +617,21 @@ def _count_into(buf, doc_off, is_sep, lower, fold, tokens, doc_tok, wbuf, wstart
     The arrays grow here, between calls to _count_docs, and never inside it: numba
     reference-counts an array variable that is reassigned in a loop on every pass,
     which made the word loop 2.7x slower."""
-    d1 = doc_off.shape[0] - 1
-    longest = 0
-    for d in range(d1):
-        longest = max(longest, doc_off[d + 1] - doc_off[d])
+    d1 = sizes.shape[0]
+    longest = sizes.max() if d1 else 0
+    doc = np.empty(longest + 16, np.uint8)  # the document being split (see _count_docs)
     bits = np.empty(longest // 64 + 2, np.uint64)
     keys = np.empty((2, _BATCH), np.uint64)  # per candidate word: its key (lo, hi)
     spans = np.empty((3, _BATCH), np.int64)  # and its first slot, start, stop
     d, n_tok, top, n_w, run, inside = 0, 0, 0, 0, _RUN_START, False
     while True:
         d, n_tok, top, n_w, run, inside, room = _count_docs(
-            buf, doc_off, d, d1, is_sep, lower, fold, bits, run, inside, tokens, n_tok, doc_tok, wbuf, top,
+            addresses, sizes, doc, d, d1, is_sep, lower, fold, bits, run, inside, tokens, n_tok, doc_tok, wbuf, top,
             wstart, wstop, wlo, whi, wslot, n_w, table, keys, spans)
         if d == d1:
             break
         # Make room for document d's tokens and bytes, and for room more new words.
-        size = doc_off[d + 1] - doc_off[d]
+        size = sizes[d]
         while n_tok + size // 2 + 1 > tokens.shape[0]:
             tokens = np.concatenate((tokens, np.empty(tokens.shape[0], np.int32)))
         while top + 2 * size + 16 > wbuf.shape[0]:
@@ -670,7 +671,7 @@ _BATCH = 64  # words split ahead of counting them, their table slots prefetched
 
 
 @nb.njit(cache=True, nogil=True)
-def _count_docs(buf, doc_off, d, d1, is_sep, lower, fold, bits, run, inside, tokens, n_tok, doc_tok,
+def _count_docs(addresses, sizes, doc, d, d1, is_sep, lower, fold, bits, run, inside, tokens, n_tok, doc_tok,
                 wbuf, top, wstart, wstop, wlo, whi, wslot, n_w, table, keys, spans):
     """The word loop of _count_into, from document d (from inside it, at the bitmap scan
     state run, when inside) until d1 or until the arrays might not hold what comes next.
@@ -678,8 +679,10 @@ def _count_docs(buf, doc_off, d, d1, is_sep, lower, fold, bits, run, inside, tok
     document d, at run; room, the number of new words that the word arrays and the table
     must then make room for.
 
-    An ASCII document's words come off its bitmap (_ascii_bitmap, _next_run) and are
-    keyed straight from buf, in batches of _BATCH: first each is keyed and its table
+    Document d is first copied from sizes[d] bytes at addresses[d] into doc, which
+    stays in the L1 and L2 caches: packing a whole chunk first sent it through memory
+    (see _Utf8Texts). An ASCII document's words come off its bitmap (_ascii_bitmap,
+    _next_run) and are keyed straight from doc, in batches of _BATCH: first each is keyed and its table
     slot prefetched, then each is counted. The slots of rare words miss the caches, and
     this way their loads overlap instead of each waiting in turn. Room for new words is
     checked per batch, not per document (a document of n bytes may hold n / 2 new words,
@@ -688,16 +691,20 @@ def _count_docs(buf, doc_off, d, d1, is_sep, lower, fold, bits, run, inside, tok
     10 %)."""
     mask = (table.shape[0] >> 2) - 1
     shift = _shift_for(table)
+    pos = 0
     while d < d1:
-        pos, end = doc_off[d], doc_off[d + 1]
+        end = sizes[d]
         if not inside:
             # The document's tokens, and its bytes lowered (at most 1.5x) if they are new.
-            if n_tok + (end - pos) // 2 + 1 > tokens.shape[0] or top + 2 * (end - pos) + 16 > wbuf.shape[0]:
+            if n_tok + end // 2 + 1 > tokens.shape[0] or top + 2 * end + 16 > wbuf.shape[0]:
                 return d, n_tok, top, n_w, run, False, 0
-            if not _ascii_bitmap(buf, pos, end, bits):
-                if n_w + (end - pos) // 2 + 1 > wstart.shape[0] or 2 * (n_w + (end - pos) // 2 + 1) > mask + 1:
-                    return d, n_tok, top, n_w, run, False, (end - pos) // 2 + 1
-                n_tok, top, n_w = _count_unicode_doc(buf, pos, end, is_sep, lower, tokens, n_tok, wbuf, top,
+            copy_from(doc, 0, addresses[d], end)
+            store8(doc, end, np.uint64(0))  # the kernels read up to 16 bytes past a word's start
+            store8(doc, end + 8, np.uint64(0))
+            if not _ascii_bitmap(doc, pos, end, bits):
+                if n_w + end // 2 + 1 > wstart.shape[0] or 2 * (n_w + end // 2 + 1) > mask + 1:
+                    return d, n_tok, top, n_w, run, False, end // 2 + 1
+                n_tok, top, n_w = _count_unicode_doc(doc, pos, end, is_sep, lower, tokens, n_tok, wbuf, top,
                                                      wstart, wstop, wlo, whi, wslot, n_w, table)
                 doc_tok[d + 1] = n_tok
                 d += 1
@@ -715,7 +722,7 @@ def _count_docs(buf, doc_off, d, d1, is_sep, lower, fold, bits, run, inside, tok
                 if s < 0:
                     more = False
                     break
-                lo, hi = _key_of(buf, pos + s, pos + e, fold)
+                lo, hi = _key_of(doc, pos + s, pos + e, fold)
                 j = _slot_of(lo, hi, shift)
                 prefetch(table, 4 * j)
                 keys[0, m], keys[1, m], spans[0, m], spans[1, m], spans[2, m] = lo, hi, j, pos + s, pos + e
@@ -731,11 +738,11 @@ def _count_docs(buf, doc_off, d, d1, is_sep, lower, fold, bits, run, inside, tok
                         break
                     if held == hi and table[4 * j] == lo:
                         k = table[4 * j + 2]
-                        if hi != _LONG_KEY or _same_word(wbuf, wstart[k], wstop[k], buf, a, b, fold):
+                        if hi != _LONG_KEY or _same_word(wbuf, wstart[k], wstop[k], doc, a, b, fold):
                             break
                     j = (j + 1) & mask
                 if held == 0:
-                    _copy_folded(buf, a, b, wbuf, top, fold)
+                    _copy_folded(doc, a, b, wbuf, top, fold)
                     wstart[n_w], wstop[n_w], wlo[n_w], whi[n_w], wslot[n_w] = top, top + b - a, lo, hi, j
                     table[4 * j], table[4 * j + 1], table[4 * j + 2], table[4 * j + 3] = lo, hi, np.uint64(n_w), 0
                     top += b - a
@@ -908,8 +915,8 @@ def _gather_words(wbuf, wstart, wstop, which):
 # ---------------------------------------------------------------------------
 # Chunks of documents, and the threads that split them. This thread finds where each
 # text's UTF-8 bytes are and cuts the texts into chunks of consecutive documents; a
-# pool of threads copies each chunk's bytes end to end into one buffer and runs the
-# kernels on it, all without the GIL.
+# pool of threads runs the kernels on the chunks, which copy each document's bytes
+# from where they are, all without the GIL.
 
 CHUNK_BYTES = 4 << 20  # UTF-8 bytes per chunk of documents that count_words hands to a thread
 ENCODE_CHUNK_BYTES = 1 << 20  # the same for Tokenizer.encode (no merge after it, so smaller)
@@ -935,9 +942,10 @@ def _as_sequence(texts) -> list[str] | tuple[str, ...]:
 # CPython keeps the characters of a compact ASCII str (nearly every str of English text)
 # and the bytes of a bytes object right after a header of fixed size; id() is the
 # object's address, and sys.getsizeof counts the header, the bytes and a closing NUL.
-# So the pool threads can copy a text's UTF-8 bytes straight from the str, without
-# str.encode, which holds the GIL: packing in this thread had cost ~10 ms of the 60 for
-# 20news, and kept the pool threads waiting for the GIL to start and end their chunks.
+# So the kernels copy a text's UTF-8 bytes straight from the str, one document at a
+# time into a buffer that stays in cache, without str.encode, which holds the GIL:
+# packing chunks in this thread had cost ~10 ms of the 60 for 20news, and kept the pool
+# threads waiting for the GIL to start and end their chunks.
 _STR_HEADER = sys.getsizeof("") - 1
 _BYTES_HEADER = sys.getsizeof(b"") - 1
 
@@ -959,61 +967,33 @@ _ZERO_COPY = _layout_known()
 class _Utf8Texts:
     """Text i's UTF-8 bytes are the sizes[i] bytes at memory address addresses[i], in an
     object that keep holds: the str itself when it is compact ASCII (its length and
-    size say so), else its str.encode, which is also in encoded."""
+    size say so), else its str.encode. The kernels copy them (strtable.copy_from)."""
     addresses: np.ndarray  # int64 [n]
     sizes: np.ndarray      # int64 [n]
     keep: tuple
-    encoded: list  # bytes; of every text, in order, where addresses cannot be read (not _ZERO_COPY)
 
     @classmethod
     def of(cls, texts: tuple) -> "_Utf8Texts":
         n = len(texts)
+        if not _ZERO_COPY:  # the texts encoded, end to end in one buffer
+            data, offsets = pack_bytes([t.encode("utf-8", "surrogatepass") for t in texts])
+            return cls(data.ctypes.data + offsets[:-1], np.diff(offsets), (texts, data))
         sizes = np.fromiter(map(len, texts), np.int64, n)
         addresses = np.fromiter(map(id, texts), np.int64, n) + _STR_HEADER
         compact_ascii = (np.fromiter(map(str.isascii, texts), bool, n)
                          & (np.fromiter(map(str.__sizeof__, texts), np.int64, n) == sizes + _STR_HEADER + 1))
         encoded = []
-        for i in np.flatnonzero(~compact_ascii) if _ZERO_COPY else range(n):
+        for i in np.flatnonzero(~compact_ascii):
             encoded.append(texts[i].encode("utf-8", "surrogatepass"))
             addresses[i], sizes[i] = id(encoded[-1]) + _BYTES_HEADER, len(encoded[-1])
-        return cls(addresses, sizes, texts, encoded)
+        return cls(addresses, sizes, (texts, encoded))
 
     @classmethod
     def joined(cls, parts: list["_Utf8Texts"]) -> "_Utf8Texts":
         if len(parts) == 1:
             return parts[0]
         return cls(np.concatenate([p.addresses for p in parts]), np.concatenate([p.sizes for p in parts]),
-                   tuple(p.keep for p in parts), [e for p in parts for e in p.encoded])
-
-    def packed(self) -> tuple[np.ndarray, np.ndarray]:
-        """The texts end to end (uint8, then 16 zero bytes for the kernels' 8- and 16-byte
-        reads) and their offsets (int64 [n + 1]). Without the GIL, into a buffer that
-        this thread reuses: the caller must be done with it before its next call."""
-        offsets = np.zeros(self.sizes.shape[0] + 1, np.int64)
-        np.cumsum(self.sizes, out=offsets[1:])
-        need = int(offsets[-1]) + 16
-        buf = getattr(_thread_buffers, "packed", None)
-        if buf is None or buf.shape[0] < need:
-            buf = _thread_buffers.packed = np.empty(need, np.uint8)
-        if _ZERO_COPY:
-            _gather_texts(self.addresses, self.sizes, buf)
-        else:  # no addresses to read: the encoded texts themselves
-            buf[:need] = np.frombuffer(b"".join(self.encoded) + bytes(16), np.uint8)
-        return buf[:need], offsets
-
-
-# Each thread's buffer of packed texts (see _Utf8Texts.packed).
-_thread_buffers = threading.local()
-
-
-@nb.njit(cache=True, nogil=True)
-def _gather_texts(addresses, sizes, out):
-    """out <- the sizes[i] bytes at addresses[i] for each i, end to end, then 16 zeros."""
-    pos = 0
-    for i in range(addresses.shape[0]):
-        copy_from(out, pos, addresses[i], sizes[i])
-        pos += sizes[i]
-    out[pos:pos + 16] = 0
+                   tuple(p.keep for p in parts))
 
 
 def _utf8_chunks(texts: tuple, chunk_bytes: int):
@@ -1034,19 +1014,18 @@ def _utf8_chunks(texts: tuple, chunk_bytes: int):
 
 
 def _in_chunks(texts: list[str], chunk_bytes: int, work):
-    """work(first document, packed UTF-8, offsets) for each chunk of texts of about
-    chunk_bytes bytes (_utf8_chunks), each packed (_Utf8Texts.packed) and run by the pool
-    while this thread finds the next chunk's texts; yields (first document, result) in
-    document order. At most two chunks per thread are in flight, so memory stays bounded
-    on a corpus of any size. A single chunk is run in this thread. The packed buffer is
-    reused: work must not keep it."""
+    """work(first document, _Utf8Texts) for each chunk of texts of about chunk_bytes
+    bytes (_utf8_chunks), run by the pool while this thread finds the next chunk's
+    texts; yields (first document, result) in document order. At most two chunks per
+    thread are in flight, so memory stays bounded on a corpus of any size. A single
+    chunk is run in this thread."""
     chunks = _utf8_chunks(tuple(texts), chunk_bytes)  # the tuple keeps the strs alive
     first, following = next(chunks), next(chunks, None)
 
     def run(a: int, utf8: _Utf8Texts, started: threading.Event | None = None):
         if started is not None:
             started.set()
-        return work(a, *utf8.packed())
+        return work(a, utf8)
 
     if following is None:
         yield first[0], run(*first)
@@ -1145,9 +1124,9 @@ class Tokenizer:
         is_sep, lower = char_tables(cfg.lowercase)
         fold = _fold_for(cfg.lowercase)
 
-        def encode_chunk(first: int, buf: np.ndarray, offsets: np.ndarray):
-            rows = slice(first, first + offsets.shape[0] - 1)
-            _encode_docs(buf, offsets, is_sep, lower, fold, self._index, self.table.offsets, self._vbuf, cfg.max_len, cfg.truncating == "pre", cfg.padding == "pre",
+        def encode_chunk(first: int, chunk: _Utf8Texts):
+            rows = slice(first, first + chunk.sizes.shape[0])
+            _encode_docs(chunk.addresses, chunk.sizes, is_sep, lower, fold, self._index, self.table.offsets, self._vbuf, cfg.max_len, cfg.truncating == "pre", cfg.padding == "pre",
                          ids[rows], lengths[rows])
 
         for _ in _in_chunks(texts, ENCODE_CHUNK_BYTES, encode_chunk):
@@ -1248,8 +1227,8 @@ def count_words(texts: list[str], lowercase: bool = True, chunk_bytes: int | Non
     table = _WordTable()
     chunks = []
 
-    def count(first: int, buf: np.ndarray, offsets: np.ndarray):
-        return _count_chunk(buf, offsets, is_sep, lower, fold)
+    def count(first: int, chunk: _Utf8Texts):
+        return _count_chunk(chunk, is_sep, lower, fold)
 
     for first, (tokens, doc_tok, *words) in _in_chunks(texts, chunk_bytes or CHUNK_BYTES, count):
         chunks.append(CountedChunk(first, tokens, doc_tok, table.add(*words)))  # in document order

@@ -190,6 +190,26 @@ def test_long_words_and_a_chunk_that_outgrows_its_arrays(lowercase):
     assert encoded.ids.tolist() == rows and encoded.lengths.tolist() == lengths
 
 
+@pytest.mark.parametrize("zero_copy", [True, False])
+def test_texts_are_read_from_any_str(zero_copy, monkeypatch):
+    """The kernels read compact ASCII strs in place and copies of the others (non-ASCII,
+    lone surrogates, str subclasses, whose characters CPython keeps elsewhere); without
+    the zero-copy path (an interpreter that lays strs out otherwise) they read copies of
+    all. Both give the twin's ids."""
+    class Text(str):
+        pass
+
+    monkeypatch.setattr(tokenize, "_ZERO_COPY", zero_copy and tokenize._ZERO_COPY)
+    texts = AWKWARD + [Text("A subclass: Words, words"), Text("Ünïcode in a subclass"), "plain ascii words"]
+    vocab = naive.fit_vocab(texts, top=30)
+    rows, lengths = naive.encode(texts, vocab, 9)
+    tok, fused = Tokenizer.fit_encode(texts, 30, TokenizerConfig(max_len=9))
+    assert tok.vocab == vocab
+    assert fused.ids.tolist() == rows and fused.lengths.tolist() == lengths
+    encoded = tok.encode(texts)
+    assert encoded.ids.tolist() == rows and encoded.lengths.tolist() == lengths
+
+
 def test_ascii_separator_ranges_match_the_tables():
     from fastnews.tokenize import _ascii_separator_ranges
     is_sep, _ = char_tables(True)
