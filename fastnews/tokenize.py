@@ -514,7 +514,7 @@ def _encode_docs(addresses, sizes, is_sep, lower, fold, index, offsets, vbuf,
     into buf first, as _count_docs does), truncated and padded to max_len; lengths[d] <-
     its true number of words (before truncation). index: the key table of the
     vocabulary vbuf/offsets (_index_words). The rows of ids must come zeroed (see
-    _finish_row)."""
+    _finish_row). A document with non-ASCII bytes goes to _encode_unicode_doc."""
     shift = _shift_for(index)
     mask = (index.shape[0] >> 2) - 1
     longest = sizes.max() if sizes.shape[0] else 0
@@ -522,53 +522,69 @@ def _encode_docs(addresses, sizes, is_sep, lower, fold, index, offsets, vbuf,
     scratch = np.empty(2 * longest + 16, np.uint8)
     bits = np.empty(longest // 64 + 2, np.uint64)
     for d in range(sizes.shape[0]):
-        pos, end = 0, sizes[d]
+        end = sizes[d]
         copy_from(buf, 0, addresses[d], end)
         store8(buf, end, np.uint64(0))  # _key_of reads up to 16 bytes past a word's start
         store8(buf, end + 8, np.uint64(0))
-        ascii = _ascii_bitmap(buf, pos, end, bits)
-        n_words = (end - pos + 63) >> 6
-        run = _RUN_START  # the bitmap scan's state (ASCII texts)
         row = ids[d]
-        n = 0
-        while n < max_len or keep_last:
-            if ascii:  # the word is buf[a:b], folded as it is read
+        if not _ascii_bitmap(buf, 0, end, bits):
+            n = _encode_unicode_doc(buf, end, is_sep, lower, scratch, index, offsets, vbuf, max_len, keep_last, row)
+        else:
+            n_words = (end + 63) >> 6
+            run = _RUN_START  # the bitmap scan's state
+            n = 0
+            while n < max_len or keep_last:
                 s, e, run = _next_run(bits, n_words, run)
                 if s < 0:
                     break
-                a, b = pos + s, pos + e
-                lo, hi = _key_of(buf, a, b, fold)
-            else:  # the word is scratch[0:b], lowered already
-                a = 0
-                pos, b = _next_word(buf, pos, end, is_sep, lower, scratch, 0)
-                if b == 0:
-                    break
-                lo, hi = _key_of(scratch, 0, b, np.uint64(0))
-            j = _slot_of(lo, hi, shift)
-            while True:
-                j = _probe(index, j, lo, hi)
-                if index[4 * j + 1] == 0 or hi != _LONG_KEY:
-                    break
-                w = index[4 * j + 2]
-                if ascii and _same_word(vbuf, offsets[w], offsets[w + 1], buf, a, b, fold):
-                    break
-                if not ascii and _same_word(vbuf, offsets[w], offsets[w + 1], scratch, a, b, np.uint64(0)):
-                    break
-                j = (j + 1) & mask
-            # keep_last: a ring buffer over the row, straightened out in _finish_row.
-            row[n % max_len] = N_SPECIAL + np.int32(index[4 * j + 2]) if index[4 * j + 1] != 0 else UNK_ID
-            n += 1
-        if n == max_len and not keep_last:  # the true length of a truncated text
-            if ascii:
+                lo, hi = _key_of(buf, s, e, fold)
+                j = _slot_of(lo, hi, shift)
+                while True:
+                    held = index[4 * j + 1]
+                    if held == 0:
+                        break
+                    if held == hi and index[4 * j] == lo:
+                        w = index[4 * j + 2]
+                        if hi != _LONG_KEY or _same_word(vbuf, offsets[w], offsets[w + 1], buf, s, e, fold):
+                            break
+                    j = (j + 1) & mask
+                # keep_last: a ring buffer over the row, straightened out in _finish_row.
+                row[n % max_len] = N_SPECIAL + np.int32(index[4 * j + 2]) if held != 0 else UNK_ID
+                n += 1
+            if n == max_len and not keep_last:  # the true length of a truncated text
                 while True:
                     s, e, run = _next_run(bits, n_words, run)
                     if s < 0:
                         break
                     n += 1
-            else:
-                n += _count_in(buf, pos, end, is_sep)
         lengths[d] = n
         _finish_row(row, n, max_len, keep_last, pad_front)
+
+
+@nb.njit(cache=True, nogil=True)
+def _encode_unicode_doc(buf, end, is_sep, lower, scratch, index, offsets, vbuf, max_len, keep_last, row):
+    """_encode_docs for one document with non-ASCII bytes, buf[:end]: each word is
+    decoded and lowered by _next_word into scratch. Returns its number of words."""
+    shift = _shift_for(index)
+    mask = (index.shape[0] >> 2) - 1
+    no_fold = np.uint64(0)
+    pos, n = 0, 0
+    while n < max_len or keep_last:
+        pos, b = _next_word(buf, pos, end, is_sep, lower, scratch, 0)
+        if b == 0:
+            return n
+        lo, hi = _key_of(scratch, 0, b, no_fold)
+        j = _slot_of(lo, hi, shift)
+        while True:
+            j = _probe(index, j, lo, hi)
+            w = index[4 * j + 2]
+            if (index[4 * j + 1] == 0 or hi != _LONG_KEY
+                    or _same_word(vbuf, offsets[w], offsets[w + 1], scratch, 0, b, no_fold)):
+                break
+            j = (j + 1) & mask
+        row[n % max_len] = N_SPECIAL + np.int32(index[4 * j + 2]) if index[4 * j + 1] != 0 else UNK_ID
+        n += 1
+    return n + _count_in(buf, pos, end, is_sep)  # truncated: its true length
 
 
 # ---------------------------------------------------------------------------
@@ -1126,8 +1142,9 @@ class Tokenizer:
 
         def encode_chunk(first: int, chunk: _Utf8Texts):
             rows = slice(first, first + chunk.sizes.shape[0])
-            _encode_docs(chunk.addresses, chunk.sizes, is_sep, lower, fold, self._index, self.table.offsets, self._vbuf, cfg.max_len, cfg.truncating == "pre", cfg.padding == "pre",
-                         ids[rows], lengths[rows])
+            _encode_docs(chunk.addresses, chunk.sizes, is_sep, lower, fold, self._index, self.table.offsets,
+                         self._vbuf, cfg.max_len, cfg.truncating == "pre", cfg.padding == "pre", ids[rows],
+                         lengths[rows])
 
         for _ in _in_chunks(texts, ENCODE_CHUNK_BYTES, encode_chunk):
             pass
