@@ -1004,6 +1004,9 @@ class _Utf8Texts:
             addresses[i], sizes[i] = id(encoded[-1]) + _BYTES_HEADER, len(encoded[-1])
         return cls(addresses, sizes, (texts, encoded))
 
+    def slice(self, a: int, b: int) -> "_Utf8Texts":
+        return _Utf8Texts(self.addresses[a:b], self.sizes[a:b], self.keep)
+
     @classmethod
     def joined(cls, parts: list["_Utf8Texts"]) -> "_Utf8Texts":
         if len(parts) == 1:
@@ -1014,19 +1017,23 @@ class _Utf8Texts:
 
 def _utf8_chunks(texts: tuple, chunk_bytes: int):
     """(first document, _Utf8Texts) for runs of consecutive texts of at least chunk_bytes
-    bytes (the last may be shorter); one empty chunk for no texts. Sizes are checked
-    every 512 texts (every text, for chunks under 2 KB), so the first chunk is ready
-    after the first few groups, not after a pass over all the texts."""
-    group = min(512, max(1, chunk_bytes >> 11))
+    bytes, each cut at the text that reaches chunk_bytes (the last may be shorter); one
+    empty chunk for no texts. The texts are looked at 512 at a time, so the first chunk
+    is ready after the first few groups, not after a pass over all the texts."""
     first, parts, size = 0, [], 0
-    for a in range(0, len(texts), group):
-        parts.append(_Utf8Texts.of(texts[a:a + group]))
-        size += int(parts[-1].sizes.sum())
-        if size >= chunk_bytes or a + group >= len(texts):
-            yield first, _Utf8Texts.joined(parts)
-            first, parts, size = a + group, [], 0
-    if not texts:
-        yield 0, _Utf8Texts.of(())
+    for a in range(0, len(texts), 512):
+        part = _Utf8Texts.of(texts[a:a + 512])
+        ends = size + np.cumsum(part.sizes)
+        while ends.shape[0] and ends[-1] >= chunk_bytes:
+            cut = int(np.searchsorted(ends, chunk_bytes)) + 1  # the texts that fill the chunk
+            yield first, _Utf8Texts.joined(parts + [part.slice(0, cut)])
+            first, parts, size = first + sum(p.sizes.shape[0] for p in parts) + cut, [], 0
+            part, ends = part.slice(cut, part.sizes.shape[0]), ends[cut:] - ends[cut - 1]
+        if ends.shape[0]:
+            parts.append(part)
+            size = int(ends[-1])
+    if parts or not texts:
+        yield first, _Utf8Texts.joined(parts) if parts else _Utf8Texts.of(())
 
 
 def _in_chunks(texts: list[str], chunk_bytes: int, work):
@@ -1035,7 +1042,14 @@ def _in_chunks(texts: list[str], chunk_bytes: int, work):
     texts; yields (first document, result) in document order. At most two chunks per
     thread are in flight, so memory stays bounded on a corpus of any size. A single
     chunk is run in this thread."""
-    chunks = _utf8_chunks(tuple(texts), chunk_bytes)  # the tuple keeps the strs alive
+    texts = tuple(texts)  # keeps the strs alive
+    # Chunks of equal size, a multiple of the threads in number, so that the threads
+    # finish together (the last chunk was the odd one, and one core idled while the
+    # other counted it). Sizes in characters, close enough to bytes.
+    threads = max(1, nb.get_num_threads())
+    total = sum(map(len, texts))
+    n_chunks = -(-max(1, round(total / chunk_bytes)) // threads) * threads
+    chunks = _utf8_chunks(texts, max(1, total // n_chunks) if total >= chunk_bytes else chunk_bytes)
     first, following = next(chunks), next(chunks, None)
 
     def run(a: int, utf8: _Utf8Texts, started: threading.Event | None = None):
