@@ -639,7 +639,10 @@ def _count_into(addresses, sizes, is_sep, lower, fold, tokens, doc_tok, wbuf, ws
     bits = np.empty(longest // 64 + 2, np.uint64)
     keys = np.empty((2, _BATCH), np.uint64)  # per candidate word: its key (lo, hi)
     spans = np.empty((3, _BATCH), np.int64)  # and its first slot, start, stop
-    d, n_tok, top, n_w, run, inside = 0, 0, 0, 0, _RUN_START, False
+    # (Typed values, not the constants 0 and False: numba would compile _count_docs once
+    # more for those literal types, 5 s of a first run.)
+    zero = np.int64(0)
+    d, n_tok, top, n_w, run, inside = zero, zero, zero, zero, _RUN_START, zero < 0
     while True:
         d, n_tok, top, n_w, run, inside, room = _count_docs(
             addresses, sizes, doc, d, d1, is_sep, lower, fold, bits, run, inside, tokens, n_tok, doc_tok, wbuf, top,
@@ -707,7 +710,7 @@ def _count_docs(addresses, sizes, doc, d, d1, is_sep, lower, fold, bits, run, in
     10 %)."""
     mask = (table.shape[0] >> 2) - 1
     shift = _shift_for(table)
-    pos = 0
+    pos = np.int64(0)  # (not the literal 0, for which numba would compile the callee again)
     while d < d1:
         end = sizes[d]
         if not inside:
