@@ -1065,7 +1065,6 @@ def _in_chunks(texts: list[str], chunk_bytes: int, work):
         yield first[0], run(*first)
         return
     pool = _chunk_pool()
-    threads = max(1, nb.get_num_threads())
     pending = collections.deque()
     for a, utf8 in itertools.chain((first, following), chunks):
         if len(pending) < threads:
