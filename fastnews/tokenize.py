@@ -611,6 +611,7 @@ def _count_chunk(texts: "_Utf8Texts", is_sep, lower, fold):
     starts, stops, los, his, slots = (np.empty(guess, t) for t in (np.int64, np.int64, np.uint64, np.uint64, np.int64))
     cap = _capacity_for(n_bytes // 128)  # 2 ** 17 slots (4 MB) for 4 MB of 20news: its 62,637 words at most
     table = getattr(_thread_tables, "table", None)
+    _thread_tables.table = None  # taken: if the kernel fails, the table it leaves is not empty
     if table is None or table.shape[0] >> 2 < cap:
         table = _key_table(cap)
     n_tok, top, n_w, tokens, wbuf, wstart, wstop, wlo, whi, wcount, _thread_tables.table = _count_into(
