@@ -994,12 +994,13 @@ class _Utf8Texts:
     keep: tuple
 
     @classmethod
-    def of(cls, texts: tuple) -> "_Utf8Texts":
+    def of(cls, texts: tuple, lengths: np.ndarray) -> "_Utf8Texts":
+        """texts, whose lengths (int64, in characters) the caller has counted."""
         n = len(texts)
         if not _ZERO_COPY:  # the texts encoded, end to end in one buffer
             data, offsets = pack_bytes([t.encode("utf-8", "surrogatepass") for t in texts])
             return cls(data.ctypes.data + offsets[:-1], np.diff(offsets), (texts, data))
-        sizes = np.fromiter(map(len, texts), np.int64, n)
+        sizes = lengths.copy()
         addresses = np.fromiter(map(id, texts), np.int64, n) + _STR_HEADER
         compact_ascii = (np.fromiter(map(str.isascii, texts), bool, n)
                          & (np.fromiter(map(str.__sizeof__, texts), np.int64, n) == sizes + _STR_HEADER + 1))
@@ -1020,14 +1021,15 @@ class _Utf8Texts:
                    tuple(p.keep for p in parts))
 
 
-def _utf8_chunks(texts: tuple, chunk_bytes: int):
-    """(first document, _Utf8Texts) for runs of consecutive texts of at least chunk_bytes
+def _utf8_chunks(texts: tuple, lengths: np.ndarray, chunk_bytes: int):
+    """(first document, _Utf8Texts) for runs of consecutive texts (of lengths characters)
+    of at least chunk_bytes
     bytes, each cut at the text that reaches chunk_bytes (the last may be shorter); one
     empty chunk for no texts. The texts are looked at 512 at a time, so the first chunk
     is ready after the first few groups, not after a pass over all the texts."""
     first, parts, size = 0, [], 0
     for a in range(0, len(texts), 512):
-        part = _Utf8Texts.of(texts[a:a + 512])
+        part = _Utf8Texts.of(texts[a:a + 512], lengths[a:a + 512])
         ends = size + np.cumsum(part.sizes)
         while ends.shape[0] and ends[-1] >= chunk_bytes:
             cut = int(np.searchsorted(ends, chunk_bytes)) + 1  # the texts that fill the chunk
@@ -1038,7 +1040,7 @@ def _utf8_chunks(texts: tuple, chunk_bytes: int):
             parts.append(part)
             size = int(ends[-1])
     if parts or not texts:
-        yield first, _Utf8Texts.joined(parts) if parts else _Utf8Texts.of(())
+        yield first, _Utf8Texts.joined(parts) if parts else _Utf8Texts.of((), lengths)
 
 
 def _in_chunks(texts: list[str], chunk_bytes: int, work):
@@ -1052,9 +1054,10 @@ def _in_chunks(texts: list[str], chunk_bytes: int, work):
     # finish together (the last chunk was the odd one, and one core idled while the
     # other counted it). Sizes in characters, close enough to bytes.
     threads = max(1, nb.get_num_threads())
-    total = sum(map(len, texts))
+    lengths = np.fromiter(map(len, texts), np.int64, len(texts))
+    total = int(lengths.sum())
     n_chunks = -(-max(1, round(total / chunk_bytes)) // threads) * threads
-    chunks = _utf8_chunks(texts, max(1, total // n_chunks) if total >= chunk_bytes else chunk_bytes)
+    chunks = _utf8_chunks(texts, lengths, max(1, total // n_chunks) if total >= chunk_bytes else chunk_bytes)
     first, following = next(chunks), next(chunks, None)
 
     def run(a: int, utf8: _Utf8Texts, started: threading.Event | None = None):
