@@ -914,6 +914,14 @@ def _encode_tokens(tokens, doc_tok, id_of_token, max_len, keep_last, pad_front, 
         _finish_row(row, min(b - a, max_len), max_len, False, pad_front)
 
 
+@nb.njit(cache=True, nogil=True)
+def _touch_pages(zeros):
+    """Write a zero on every 4 KB page of the zeroed array: the kernel faults its pages in
+    (and zeroes them) now, not while the ids are written."""
+    for i in range(0, zeros.shape[0], 4096 // zeros.itemsize):
+        zeros[i] = 0
+
+
 @nb.njit(cache=True)
 def _gather_words(wbuf, wstart, wstop, which):
     """Words wbuf[wstart[g]:wstop[g]] for g in which, packed (buf, offsets [n + 1]) and
@@ -1141,6 +1149,9 @@ class Tokenizer:
                    encode: bool = True) -> tuple["Tokenizer", Encoded | None]:
         """Fit on texts and encode the same texts, splitting them only once."""
         counted = count_words(texts, config.lowercase)
+        if encode:  # a pool thread faults the id matrix in while this one ranks the words
+            ids = np.zeros((counted.n_docs, config.max_len), np.int32)
+            faulted = _chunk_pool().submit(_touch_pages, ids.reshape(-1))
         order = _most_frequent(counted.counts, vocab_size)
         vocab, buf, offsets = counted.packed_words(order)
         tok = cls(vocab, config, StringTable.build(buf, offsets)[0])  # the words are distinct
@@ -1148,7 +1159,8 @@ class Tokenizer:
             return tok, None
         id_of_word = np.full(counted.counts.shape[0], UNK_ID, np.int32)
         id_of_word[order] = np.arange(N_SPECIAL, N_SPECIAL + order.shape[0], dtype=np.int32)
-        return tok, counted.encode(id_of_word, config)
+        faulted.result()
+        return tok, counted.encode(id_of_word, config, ids)
 
     def encode(self, texts: list[str]) -> Encoded:
         """ids of texts, as count_words splits them: in chunks of consecutive texts, this
@@ -1229,12 +1241,13 @@ class CountedWords:
         """Global word number of every token, documents in order."""
         return np.concatenate([c.to_global[c.tokens] for c in self.chunks])
 
-    def encode(self, id_of_word: np.ndarray, config: TokenizerConfig) -> Encoded:
-        """ids of the same texts, given the model id of every global word. The pool of
-        threads writes the chunks' rows. (Not a prange kernel: numba's OpenMP workers
-        spin for a while after each parallel region, and that cost the next fit ~10 ms
-        of CPU on two cores.)"""
-        ids = np.zeros((self.n_docs, config.max_len), np.int32)  # zeroed: see _finish_row
+    def encode(self, id_of_word: np.ndarray, config: TokenizerConfig, ids: np.ndarray | None = None) -> Encoded:
+        """ids of the same texts, given the model id of every global word, into ids (int32
+        [n_docs, max_len], zeroed: see _finish_row) when given. The pool of threads writes
+        the chunks' rows. (Not a prange kernel: numba's OpenMP workers spin for a while
+        after each parallel region, and that cost the next fit ~10 ms of CPU on two cores.)"""
+        if ids is None:
+            ids = np.zeros((self.n_docs, config.max_len), np.int32)
         lengths = np.empty(self.n_docs, np.int32)
         def encode_chunk(c: CountedChunk):
             rows = slice(c.first_doc, c.first_doc + c.doc_tok.shape[0] - 1)
