@@ -179,11 +179,7 @@ def capacity_for(n: int) -> int:
 def encode_words(words: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """UTF-8 bytes of each string, back to back (read-only uint8), and int64 offsets [n + 1].
     Lone surrogates pass through (surrogatepass), so every Python str can be encoded."""
-    return pack_bytes([w.encode("utf-8", "surrogatepass") for w in words])
-
-
-def pack_bytes(encoded: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
-    """The byte strings back to back (read-only uint8) and int64 offsets [n + 1]."""
+    encoded = [w.encode("utf-8", "surrogatepass") for w in words]
     offsets = np.zeros(len(encoded) + 1, np.int64)
     np.cumsum([len(e) for e in encoded], out=offsets[1:])
     return np.frombuffer(b"".join(encoded), np.uint8), offsets

@@ -49,8 +49,8 @@ import numba as nb
 import numpy as np
 from numba.cpython.unsafe.numbers import trailing_zeros
 
-from fastnews.strtable import (HIGH_BITS, LOW7_BITS, StringTable, copy_from, load8, low_bytes, pack_bytes,
-                               prefetch, store8)
+from fastnews.strtable import (HIGH_BITS, LOW7_BITS, StringTable, capacity_for, copy_from, encode_words, load8,
+                               low_bytes, prefetch, store8)
 
 PAD_ID = 0
 UNK_ID = 1
@@ -444,9 +444,9 @@ def _slot_of(lo, hi, shift):
 
 
 @nb.njit(cache=True, inline="always")
-def _shift_for(table):
-    """_slot_of's shift for a key table."""
-    return np.uint64(64 - trailing_zeros(np.uint64(table.shape[0] >> 2)))
+def _shift_for(n_slots):
+    """_slot_of's shift for a table of n_slots (a power of two) slots."""
+    return np.uint64(64 - trailing_zeros(np.uint64(n_slots)))
 
 
 @nb.njit(cache=True, inline="always")
@@ -469,9 +469,10 @@ def _key_table(capacity: int) -> np.ndarray:
 
 
 @nb.njit(cache=True)
-def _rehashed(table, bigger):
-    """bigger (an empty key table) with the records of table added; returns it."""
-    shift = _shift_for(bigger)
+def _rehashed(table, bigger, wslot):
+    """bigger (an empty key table) with the records of the chunk table table added, and
+    wslot[k] <- the new slot of word k (the value of its record); returns bigger."""
+    shift = _shift_for(bigger.shape[0] >> 2)
     mask = (bigger.shape[0] >> 2) - 1
     for i in range(table.shape[0] >> 2):
         lo, hi = table[4 * i], table[4 * i + 1]
@@ -480,15 +481,8 @@ def _rehashed(table, bigger):
             while bigger[4 * j + 1] != 0:  # (not _probe: two long words may share a key)
                 j = (j + 1) & mask
             bigger[4 * j:4 * j + 4] = table[4 * i:4 * i + 4]
+            wslot[table[4 * i + 2]] = j
     return bigger
-
-
-def _capacity_for(n: int) -> int:
-    """Slots for n keys: a power of two, at least 2n (load factor at most 1/2)."""
-    cap = 16
-    while cap < 2 * n:
-        cap *= 2
-    return cap
 
 
 @nb.njit(cache=True)
@@ -496,7 +490,7 @@ def _index_words(vbuf, offsets, table):
     """Fill the empty key table with the distinct words vbuf[offsets[w]:offsets[w + 1]]:
     word w's record holds w. vbuf needs 16 readable bytes after its last word."""
     n = offsets.shape[0] - 1
-    shift = _shift_for(table)
+    shift = _shift_for(table.shape[0] >> 2)
     mask = (table.shape[0] >> 2) - 1
     for w in range(n):
         lo, hi = _key_of(vbuf, offsets[w], offsets[w + 1], np.uint64(0))
@@ -515,7 +509,7 @@ def _encode_docs(addresses, sizes, is_sep, lower, fold, index, offsets, vbuf,
     its true number of words (before truncation). index: the key table of the
     vocabulary vbuf/offsets (_index_words). The rows of ids must come zeroed (see
     _finish_row). A document with non-ASCII bytes goes to _encode_unicode_doc."""
-    shift = _shift_for(index)
+    shift = _shift_for(index.shape[0] >> 2)
     mask = (index.shape[0] >> 2) - 1
     longest = sizes.max() if sizes.shape[0] else 0
     buf = np.empty(longest + 16, np.uint8)
@@ -565,7 +559,7 @@ def _encode_docs(addresses, sizes, is_sep, lower, fold, index, offsets, vbuf,
 def _encode_unicode_doc(buf, end, is_sep, lower, scratch, index, offsets, vbuf, max_len, keep_last, row):
     """_encode_docs for one document with non-ASCII bytes, buf[:end]: each word is
     decoded and lowered by _next_word into scratch. Returns its number of words."""
-    shift = _shift_for(index)
+    shift = _shift_for(index.shape[0] >> 2)
     mask = (index.shape[0] >> 2) - 1
     no_fold = np.uint64(0)
     pos, n = 0, 0
@@ -599,9 +593,9 @@ def _count_chunk(texts: "_Utf8Texts", is_sep, lower, fold):
         wlo, whi uint64 [n_words]   its key (see _key_of)
         wcount   int64 [n_words]    how often it occurs in the chunk
 
-    The arrays are allocated here, by numpy, at sizes that rarely need to grow: numpy
-    asks the kernel for huge pages for large arrays, and faulting in the ~17 MB that a
-    4 MB chunk touches 4 KB at a time cost more than a tenth of the counting."""
+    The arrays are allocated here, by numpy, which asks the kernel for huge pages for
+    large arrays (faulting memory in 4 KB at a time had cost a tenth of the counting),
+    at sizes that 20news fills; _count_into grows them if a corpus needs more."""
     n_docs = texts.sizes.shape[0]
     n_bytes = int(texts.sizes.sum())
     tokens = np.empty(n_bytes // 4 + n_docs + 1, np.int32)  # 20news: a word per ~6 bytes
@@ -609,7 +603,7 @@ def _count_chunk(texts: "_Utf8Texts", is_sep, lower, fold):
     doc_tok = np.zeros(n_docs + 1, np.int64)
     wbuf = np.empty(n_bytes // 4 + 16, np.uint8)  # the distinct words' bytes
     starts, stops, los, his, slots = (np.empty(guess, t) for t in (np.int64, np.int64, np.uint64, np.uint64, np.int64))
-    cap = _capacity_for(n_bytes // 128)  # 2 ** 17 slots (4 MB) for 4 MB of 20news: its 62,637 words at most
+    cap = capacity_for(n_bytes // 128)  # 2 ** 17 slots (4 MB) for 4 MB of 20news: its 62,637 words at most
     table = getattr(_thread_tables, "table", None)
     _thread_tables.table = None  # taken: if the kernel fails, the table it leaves is not empty
     if table is None or table.shape[0] >> 2 < cap:
@@ -667,13 +661,7 @@ def _count_into(addresses, sizes, is_sep, lower, fold, tokens, doc_tok, wbuf, ws
             cap = table.shape[0] >> 2
             while 2 * (n_w + room) > cap:
                 cap *= 2
-            table = _rehashed(table, np.zeros(4 * cap, np.uint64))  # (rare: not cache-line aligned)
-            shift, mask = _shift_for(table), cap - 1
-            for k in range(n_w):  # the words' new slots
-                j = _slot_of(wlo[k], whi[k], shift)
-                while table[4 * j + 2] != k or table[4 * j + 1] == 0:
-                    j = (j + 1) & mask
-                wslot[k] = j
+            table = _rehashed(table, np.zeros(4 * cap, np.uint64), wslot)  # (rare: not cache-line aligned)
     # The counts, then the table left empty again for the thread's next chunk. (Through
     # wslot, loads that do not wait on each other: a scan of the whole table, or a probe
     # per word, cost a tenth of the counting.)
@@ -710,7 +698,7 @@ def _count_docs(addresses, sizes, doc, d, d1, is_sep, lower, fold, bits, run, in
     document goes to _count_unicode_doc (kept out of this loop: its branches here cost
     10 %)."""
     mask = (table.shape[0] >> 2) - 1
-    shift = _shift_for(table)
+    shift = _shift_for(table.shape[0] >> 2)
     pos = np.int64(0)  # (not the literal 0, for which numba would compile the callee again)
     while d < d1:
         end = sizes[d]
@@ -782,7 +770,7 @@ def _count_unicode_doc(buf, pos, end, is_sep, lower, tokens, n_tok, wbuf, top, w
     """_count_docs for one document with non-ASCII bytes: each word is decoded and
     lowered by _next_word into wbuf at top, where it stays if it is new. Returns (n_tok,
     top, n_w)."""
-    shift = _shift_for(table)
+    shift = _shift_for(table.shape[0] >> 2)
     mask = (table.shape[0] >> 2) - 1
     no_fold = np.uint64(0)
     while True:
@@ -815,7 +803,7 @@ def _merge_chunk(gbuf, gtop, gstart, gstop, gkey, gcount, n_g, slots, wbuf, wsta
     _WordTable): to_global[k] <- the number of chunk word k, a new word getting the next
     number and a copy of its bytes. Returns (gtop, n_g). The arrays must have room.
     Slots are prefetched _AHEAD words ahead: the table is larger than the caches."""
-    shift = np.uint64(64 - trailing_zeros(np.uint64(slots.shape[0])))
+    shift = _shift_for(slots.shape[0])
     mask = slots.shape[0] - 1
     n = wstart.shape[0]
     for k in range(n):
@@ -849,7 +837,7 @@ _AHEAD = 16
 def _slots_for(gkey, n, cap):
     """An open-addressing table (int32 [cap], -1 empty) of the keys gkey[2g:2g + 2], g < n."""
     slots = np.full(cap, -1, np.int32)
-    shift = np.uint64(64 - trailing_zeros(np.uint64(cap)))
+    shift = _shift_for(cap)
     for g in range(n):
         j = _slot_of(gkey[2 * g], gkey[2 * g + 1], shift)
         while slots[j] >= 0:
@@ -885,7 +873,7 @@ class _WordTable:
                                                  for x in (self.start, self.stop, self.count))
             self.key = _grown(self.key, 2 * self.n, 2 * self.start.shape[0])
         if 2 * (self.n + n_w) > self.slots.shape[0]:
-            self.slots = _slots_for(self.key, self.n, _capacity_for(self.n + n_w))
+            self.slots = _slots_for(self.key, self.n, capacity_for(self.n + n_w))
         to_global = np.empty(n_w, np.int32)
         self.top, self.n = _merge_chunk(self.buf, self.top, self.start, self.stop, self.key, self.count, self.n,
                                         self.slots, wbuf, wstart, wstop, wlo, whi, wcount, to_global)
@@ -1006,7 +994,7 @@ class _Utf8Texts:
         """texts, whose lengths (int64, in characters) the caller has counted."""
         n = len(texts)
         if not _ZERO_COPY:  # the texts encoded, end to end in one buffer
-            data, offsets = pack_bytes([t.encode("utf-8", "surrogatepass") for t in texts])
+            data, offsets = encode_words(texts)
             return cls(data.ctypes.data + offsets[:-1], np.diff(offsets), (texts, data))
         sizes = lengths.copy()
         addresses = np.fromiter(map(id, texts), np.int64, n) + _STR_HEADER
@@ -1132,7 +1120,7 @@ class Tokenizer:
         # The encode kernel's own index of the vocabulary, a key table (_key_of; the
         # StringTable's FNV-1a hashes are what GloVe stores keep on disk).
         self._vbuf = np.concatenate((self.table.buf, np.zeros(16, np.uint8)))
-        self._index = _index_words(self._vbuf, self.table.offsets, _key_table(_capacity_for(len(self.vocab))))
+        self._index = _index_words(self._vbuf, self.table.offsets, _key_table(capacity_for(len(self.vocab))))
 
     @property
     def n_ids(self) -> int:
