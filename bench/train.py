@@ -114,11 +114,11 @@ def main() -> None:
 
     # Test accuracy after every epoch, for the time-to-accuracy figures only: scored outside
     # the epochs' timing, and nothing in training sees it.
-    from fastnews.train import _as_split, predict_logits
+    from fastnews.checkpoint import Split, predict_logits
     test_acc = []
 
     def score_test(epoch, model, tok):
-        split = _as_split(tok, tok.encode(splits.test.texts), splits.test.labels, device)
+        split = Split.of(tok, tok.encode(splits.test.texts), splits.test.labels, device)
         test_acc.append(float((predict_logits(model, split).argmax(1) == splits.test.labels).mean()))
 
     with tempfile.TemporaryDirectory() as tmp:

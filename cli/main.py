@@ -252,7 +252,7 @@ def _evaluate(args) -> int:
         clf = Classifier.load(args.model, threads=args.threads, batch_size=args.batch_size)
         labels, prep, logits_of = clf.labels, clf.meta.get("preprocess", {}), clf.logits
     else:
-        from fastnews.train import load_run, run_logits
+        from fastnews.checkpoint import load_run, run_logits
         run = load_run(args.model)
         labels, prep = run.labels, run.checkpoint["train_config"]
         logits_of = lambda texts: run_logits(run, texts, args.batch_size)  # noqa: E731

@@ -12,6 +12,14 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 
+def conv_min_len(arch: str, kernel_sizes: tuple[int, ...]) -> int:
+    """Shortest input that leaves at least one valid position after the conv stack."""
+    if arch == "kim":
+        return max(kernel_sizes)
+    # seed: conv5 -> pool5 -> conv5 -> pool5 -> conv5 needs (((L-4)//5-4)//5-4) >= 1
+    return 149
+
+
 class TrainError(ValueError):
     """A training setup that cannot work; the message is one line for the user."""
 
@@ -26,6 +34,7 @@ class TrainConfig:
     val_fraction: float = 0.1        # carved from train, stratified; used for model choice
     # tokenizer
     vocab_size: int = 20000
+    min_count: int = 1               # a word must occur this often in train to get an id
     max_len: int = 1000
     # model
     arch: str = "kim"
@@ -33,7 +42,9 @@ class TrainConfig:
     n_filters: int = 64
     dropout: float = 0.5
     freeze_embeddings: bool = False
-    bow: bool = True                 # add the linear bag-of-words path (model.py)
+    bow: bool = True                 # add the sparse linear path of words and bigrams (sparse.py)
+    bow_buckets: int = 0             # hashed bigram buckets of that path; 0 = words only
+    min_df: int = 1                  # the sparse path ignores features in fewer training documents
     # optimisation
     epochs: int = 8
     batch_size: int = 64
@@ -53,11 +64,15 @@ class TrainConfig:
     def __post_init__(self):
         self.kernel_sizes = tuple(int(k) for k in self.kernel_sizes)
 
+    @property
+    def min_len(self) -> int:
+        return conv_min_len(self.arch, self.kernel_sizes)
+
     def model_config(self, n_ids: int, n_classes: int, embed_dim: int):
         from fastnews.model import ModelConfig  # torch
         return ModelConfig(n_ids=n_ids, n_classes=n_classes, embed_dim=embed_dim, arch=self.arch,
                            kernel_sizes=self.kernel_sizes, n_filters=self.n_filters, dropout=self.dropout,
-                           bow=self.bow)
+                           bow=self.bow, bow_buckets=self.bow_buckets)
 
     @classmethod
     def from_toml(cls, path: str | os.PathLike, **overrides) -> "TrainConfig":

@@ -34,7 +34,7 @@ import torch
 from fastnews import __version__
 from fastnews.atomic import write_bytes
 from fastnews.infer import META_PREFIX, make_session
-from fastnews.train import LoadedRun, load_run
+from fastnews.checkpoint import LoadedRun, load_run
 
 OPSET = 18
 PARITY_ATOL = 1e-5

@@ -22,6 +22,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from fastnews.config import conv_min_len
+from fastnews.sparse import SparseNgrams
+
 
 @dataclass
 class ModelConfig:
@@ -33,7 +36,8 @@ class ModelConfig:
     n_filters: int = 128          # per kernel size (kim) or per block (seed)
     hidden: int = 128             # seed only: the Dense layer before the output
     dropout: float = 0.5
-    bow: bool = False             # add a linear bag-of-words path (see TextCNN.forward)
+    bow: bool = False             # add the sparse linear path (sparse.py)
+    bow_buckets: int = 0          # hashed bigram buckets of the sparse path; 0 = words only
 
     def __post_init__(self):
         self.kernel_sizes = tuple(int(k) for k in self.kernel_sizes)
@@ -43,10 +47,7 @@ class ModelConfig:
     @property
     def min_len(self) -> int:
         """Shortest input that leaves at least one valid position after the conv stack."""
-        if self.arch == "kim":
-            return max(self.kernel_sizes)
-        # seed: conv5 -> pool5 -> conv5 -> pool5 -> conv5 needs (((L-4)//5-4)//5-4) >= 1
-        return 149
+        return conv_min_len(self.arch, self.kernel_sizes)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -83,12 +84,10 @@ class TextCNN(nn.Module):
             self.hidden = nn.Linear(c.n_filters, c.hidden)
         self.dropout = nn.Dropout(c.dropout)
         self.out = nn.Linear(c.hidden if c.arch == "seed" else features, c.n_classes)
-        # Per-word class scores, averaged over the document: a fastText-style linear model
-        # trained jointly with the CNN. It keeps rare but telling words (names, hosts,
-        # jargon) that a 50-d convolution tends to wash out. Starts at zero.
-        self.bow = nn.Embedding(c.n_ids, c.n_classes, padding_idx=0) if c.bow else None
-        if self.bow is not None:
-            nn.init.zeros_(self.bow.weight)
+        # TF-IDF-weighted class scores of words and bigrams: a linear model trained jointly
+        # with the CNN. It keeps rare but telling words (names, hosts, jargon) and phrases
+        # that a 50-d convolution tends to wash out. Starts at zero.
+        self.bow = SparseNgrams(c.n_ids, c.n_classes, c.bow_buckets) if c.bow else None
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         """ids: int64 (B, T), 0-padded after the words, T >= min_len -> logits (B, n_classes)."""
@@ -117,13 +116,7 @@ class TextCNN(nn.Module):
             z = F.relu(self.hidden(self.dropout(h.amax(dim=2))))
         logits = self.out(self.dropout(z))
         if self.bow is not None:
-            # Padding rows are zero, so a sum over all positions is a sum over words.
-            # Dividing by sqrt(n) rather than n scales like an L2-normalised count
-            # vector: a telling word in a long document still counts.
-            # The sum runs over up to max_len terms; accumulating in float64 keeps
-            # PyTorch and onnxruntime (which sum in different orders) within 1e-6.
-            norm = n_words.clamp(min=1).to(torch.float64).sqrt().unsqueeze(1)
-            logits = logits + (self.bow(ids).to(torch.float64).sum(dim=1) / norm).to(logits.dtype)
+            logits = logits + self.bow(ids).to(logits.dtype)
         return logits
 
     def _conv(self, conv: nn.Conv1d, emb: torch.Tensor) -> torch.Tensor:

@@ -1134,13 +1134,15 @@ class Tokenizer:
 
     @classmethod
     def fit_encode(cls, texts: list[str], vocab_size: int = 20000, config: TokenizerConfig = TokenizerConfig(),
-                   encode: bool = True) -> tuple["Tokenizer", Encoded | None]:
-        """Fit on texts and encode the same texts, splitting them only once."""
+                   encode: bool = True, min_count: int = 1) -> tuple["Tokenizer", Encoded | None]:
+        """Fit on texts and encode the same texts, splitting them only once. The vocabulary
+        is the vocab_size most frequent words that occur at least min_count times."""
         counted = count_words(texts, config.lowercase)
         if encode:  # a pool thread faults the id matrix in while this one ranks the words
             ids = np.zeros((counted.n_docs, config.max_len), np.int32)
             faulted = _chunk_pool().submit(_touch_pages, ids.reshape(-1))
         order = _most_frequent(counted.counts, vocab_size)
+        order = order[counted.counts[order] >= min_count]  # counts fall along order
         vocab, buf, offsets = counted.packed_words(order)
         tok = cls(vocab, config, StringTable.build(buf, offsets)[0])  # the words are distinct
         if not encode:

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from fastnews.config import TrainConfig
-from fastnews.train import TrainError, load_checkpoint, train
+from fastnews.checkpoint import load_checkpoint
+from fastnews.train import TrainError, train
 
 
 def _cfg(small_run, out, **kw):

@@ -65,7 +65,7 @@ def test_export_predict_evaluate(trained, exported, news20_path, tmp_path):
     # logits: max |difference| <= 1e-5 and the same argmax on every test document, at batch 256
     from fastnews.corpus import load_corpus
     from fastnews.infer import Classifier
-    from fastnews.train import load_run, run_logits
+    from fastnews.checkpoint import load_run, run_logits
     test_texts = load_corpus(news20_path).test.texts
     got = Classifier.load(onnx_path, batch_size=256).logits(test_texts)
     ref = run_logits(load_run(trained / "run"), test_texts, batch_size=256)

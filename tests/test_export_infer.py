@@ -10,7 +10,7 @@ import pytest
 
 from fastnews.export import export
 from fastnews.infer import Classifier, ModelFileError
-from fastnews.train import load_run, run_logits
+from fastnews.checkpoint import load_run, run_logits
 
 @pytest.mark.parametrize("exporter", ["dynamo", "torchscript"])
 def test_export_parity_and_metadata(small_run, tmp_path, exporter):

@@ -9,6 +9,7 @@ from fastnews.model import ModelConfig, TextCNN
 @pytest.mark.parametrize("cfg", [
     ModelConfig(n_ids=50, n_classes=4, embed_dim=8, n_filters=6),
     ModelConfig(n_ids=50, n_classes=4, embed_dim=8, n_filters=6, bow=True),
+    ModelConfig(n_ids=50, n_classes=4, embed_dim=8, n_filters=6, bow=True, bow_buckets=64),
     ModelConfig(n_ids=50, n_classes=4, embed_dim=8, n_filters=6, arch="seed", hidden=5),
 ])
 def test_padding_does_not_change_logits(cfg):
@@ -16,8 +17,10 @@ def test_padding_does_not_change_logits(cfg):
     model = TextCNN(cfg).eval()
     if cfg.bow:
         with torch.no_grad():  # trained scores, with the padding row kept at zero as in training
-            torch.nn.init.normal_(model.bow.weight)
-            model.bow.weight[0] = 0
+            torch.nn.init.normal_(model.bow.scores.weight)
+            model.bow.scores.weight[0] = 0
+            torch.nn.init.uniform_(model.bow.idf, 1.0, 3.0)
+            model.bow.idf[0] = 0
     doc_lengths = [0, 2, cfg.min_len, cfg.min_len + 13, 300]
     width = max(doc_lengths)
     ids = torch.zeros(len(doc_lengths), width, dtype=torch.int64)
@@ -52,7 +55,8 @@ def test_training_and_evaluation_convolutions_agree():
     """Training runs the convolutions as channels-last Conv2d, evaluation and export as
     Conv1d (model.TextCNN._conv): the same logits and the same gradients."""
     torch.manual_seed(0)
-    model = TextCNN(ModelConfig(n_ids=300, n_classes=5, embed_dim=16, n_filters=12, dropout=0.0, bow=True))
+    model = TextCNN(ModelConfig(n_ids=300, n_classes=5, embed_dim=16, n_filters=12, dropout=0.0, bow=True,
+                                    bow_buckets=128))
     ids = torch.randint(1, 300, (9, 140))
     ids[3, 20:] = 0
     out, grads = {}, {}

@@ -1,0 +1,110 @@
+"""Run directories and checkpoints: save, load, and score a trained model with PyTorch.
+
+    from fastnews.checkpoint import load_run, run_logits
+    run = load_run("runs/a")                  # the best model, on the CPU
+    logits = run_logits(run, texts)           # float32 [n, n_classes]
+
+Everything in a checkpoint is tensors, numbers, strings, lists and dicts, so
+torch.load(weights_only=True) reads it and a pickle cannot run code on load.
+export.py and the CLI's evaluate use this module; none of them imports train.py.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fastnews.atomic import atomic_path
+from fastnews.config import TrainError
+from fastnews.model import ModelConfig, TextCNN
+from fastnews.tokenize import Encoded, Tokenizer
+
+RUN_FORMAT = "fastnews-run"
+
+
+def save(obj: dict, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    path = Path(path)
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise TrainError(f"no such file: {path}") from None
+    except Exception as exc:
+        raise TrainError(f"{path}: not a loadable fastnews checkpoint ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0][:200]})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != RUN_FORMAT:
+        raise TrainError(f"{path}: not a fastnews checkpoint")
+    return ckpt
+
+
+@dataclass
+class Split:
+    """One split, encoded once and kept on the training device."""
+    ids: torch.Tensor      # int64 [n, max_len]
+    lengths: np.ndarray    # int64 [n], clipped to [min_len, max_len]: the columns a batch needs
+    labels: torch.Tensor   # int64 [n]
+
+    @classmethod
+    def of(cls, tok: Tokenizer, enc: Encoded, labels, device) -> "Split":
+        lengths = np.clip(enc.lengths.astype(np.int64), tok.config.min_len, tok.config.max_len)
+        return cls(torch.from_numpy(enc.ids.astype(np.int64)).to(device), lengths,
+                   torch.from_numpy(np.asarray(labels, np.int64)).to(device))
+
+    def rows(self, index: np.ndarray) -> "Split":
+        sel = torch.from_numpy(index).to(self.ids.device)
+        return Split(self.ids[sel], self.lengths[index], self.labels[sel])
+
+
+def autocast(device: torch.device):
+    # bf16 on CUDA: conv and matmul in tensor cores, no loss scaling needed.
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return torch.autocast("cpu", enabled=False)
+
+
+@torch.no_grad()
+def predict_logits(model: TextCNN, split: Split, batch_size: int = 512) -> np.ndarray:
+    """float32 [n, n_classes], in the split's order; batches of similar length, each cut
+    to its longest document."""
+    model.eval()
+    out = torch.empty(split.ids.shape[0], model.config.n_classes, device=split.ids.device)
+    order = np.argsort(split.lengths, kind="stable")
+    for i in range(0, order.shape[0], batch_size):
+        idx = order[i:i + batch_size]
+        sel = torch.from_numpy(idx).to(split.ids.device)
+        with autocast(split.ids.device):
+            out[sel] = model(split.ids[sel, :int(split.lengths[idx].max())]).float()
+    return out.cpu().numpy()
+
+
+@dataclass
+class LoadedRun:
+    model: TextCNN
+    tokenizer: Tokenizer
+    labels: list[str]
+    checkpoint: dict
+
+
+def load_run(run: str | os.PathLike) -> LoadedRun:
+    """The best model of a run directory (or a model.pt path), ready for inference on CPU."""
+    run = Path(run)
+    ckpt = load_checkpoint(run / "model.pt" if run.is_dir() else run)
+    model = TextCNN(ModelConfig.from_dict(ckpt["model_config"]))
+    model.load_state_dict(ckpt["state_dict"])
+    model.eval()
+    tok = Tokenizer.from_settings(ckpt["vocab"], ckpt["tokenizer"])
+    return LoadedRun(model, tok, list(ckpt["labels"]), ckpt)
+
+
+def run_logits(run: LoadedRun, texts: list[str], batch_size: int = 256) -> np.ndarray:
+    """float32 [n, n_classes] from a loaded run, in PyTorch on the CPU."""
+    split = Split.of(run.tokenizer, run.tokenizer.encode(texts), np.zeros(len(texts), np.int64), "cpu")
+    return predict_logits(run.model, split, batch_size)

@@ -1,0 +1,97 @@
+"""The sparse linear path: TF-IDF-weighted class scores over words and hashed bigrams.
+
+This is the linear model that TF-IDF + LinearSVC is, computed from the id tensor and
+trained jointly with the CNN, so the ONNX input stays the ids and training and
+inference keep sharing one tokenizer.
+
+Features of a document (ids: int64 (B, T), 0-padded):
+    words     the ids themselves, 1..n_ids-1 (0 is padding);
+    bigrams   n_ids + ((a * HASH_MULT + b) mod n_buckets) for each adjacent pair (a, b)
+              of non-padding ids, fastText-style buckets; 0 where the pair runs into padding.
+So the features of one row are int64 (B, 2T - 1) with 0 meaning "none".
+
+Weighting, as scikit-learn's TfidfVectorizer(sublinear_tf=True) with L2 norm:
+    w_f = idf_f * (1 + log c_f) / || idf * (1 + log c) ||_2
+where c_f is the feature's count in the document. Counts come from sorting each row
+and measuring its runs of equal values (sort + cumsum + scatter-add: all of them
+export to stock ONNX operators). idf_f is fixed from the training split
+(``document_frequencies``); a feature seen in fewer than ``min_df`` training documents
+gets idf 0, as min_df drops it from a vectorizer's vocabulary.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+HASH_MULT = 1_000_003
+
+
+def ngram_features(ids: torch.Tensor, n_ids: int, n_buckets: int) -> torch.Tensor:
+    """ids int64 (B, T) -> features int64 (B, T) or, with bigram buckets, (B, 2T - 1)."""
+    if n_buckets == 0 or ids.shape[1] < 2:
+        return ids
+    a, b = ids[:, :-1], ids[:, 1:]
+    bucket = n_ids + torch.remainder(a * HASH_MULT + b, n_buckets)
+    bigrams = torch.where((a != 0) & (b != 0), bucket, torch.zeros_like(bucket))
+    return torch.cat([ids, bigrams], dim=1)
+
+
+def _runs(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Sorted features (B, F), each position's run count c (B, F) float32, and a (B, F)
+    bool that is True at the first position of each run (one per distinct feature)."""
+    s, _ = torch.sort(features, dim=1)
+    first = torch.ones_like(s[:, :1], dtype=torch.bool)
+    starts = torch.cat([first, s[:, 1:] != s[:, :-1]], dim=1)
+    run = torch.cumsum(starts.to(torch.int64), dim=1) - 1                # (B, F) run index
+    ones = torch.ones_like(s, dtype=torch.float32)
+    per_run = torch.zeros_like(ones).scatter_add(1, run, ones)            # (B, F) run lengths
+    return s, torch.gather(per_run, 1, run), starts
+
+
+class SparseNgrams(nn.Module):
+    def __init__(self, n_ids: int, n_classes: int, n_buckets: int):
+        super().__init__()
+        self.n_ids, self.n_buckets = n_ids, n_buckets
+        n_features = n_ids + n_buckets
+        self.scores = nn.Embedding(n_features, n_classes, padding_idx=0)
+        nn.init.zeros_(self.scores.weight)
+        # Until set_idf, every feature but padding weighs 1.
+        idf = torch.ones(n_features)
+        idf[0] = 0.0
+        self.register_buffer("idf", idf)
+
+    def features(self, ids: torch.Tensor) -> torch.Tensor:
+        return ngram_features(ids, self.n_ids, self.n_buckets)
+
+    @torch.no_grad()
+    def set_idf(self, df: torch.Tensor, n_docs: int, min_df: int) -> None:
+        """idf from document frequencies df (n_features,) over n_docs training documents:
+        log((1 + n) / (1 + df)) + 1 (scikit-learn's smooth idf); 0 below min_df."""
+        idf = torch.log((1.0 + n_docs) / (1.0 + df.to(torch.float64))) + 1.0
+        idf[df < min_df] = 0.0
+        idf[0] = 0.0
+        self.idf.copy_(idf.to(self.idf.dtype))
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        """ids int64 (B, T) -> class scores (B, n_classes)."""
+        s, count, _ = _runs(self.features(ids))
+        tfidf = self.idf[s] * (1.0 + torch.log(count))       # the feature's weight, at each occurrence
+        # Each distinct feature occurs `count` times in s, so dividing by count sums it once.
+        norm = torch.sqrt((tfidf * tfidf / count).sum(dim=1, keepdim=True)).clamp(min=1e-12)
+        w = (tfidf / (count * norm)).to(torch.float64)       # (B, F)
+        # Up to 2T terms, summed in float64 so PyTorch and onnxruntime, which add in
+        # different orders, stay within 1e-6 of each other.
+        out = (self.scores(s).to(torch.float64) * w.unsqueeze(2)).sum(dim=1)
+        return out.to(torch.float32)
+
+
+@torch.no_grad()
+def document_frequencies(path: SparseNgrams, ids: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    """df int64 (n_features,): in how many rows of ids (int64 (N, T)) each feature occurs."""
+    df = torch.zeros(path.n_ids + path.n_buckets, dtype=torch.int64, device=ids.device)
+    for i in range(0, ids.shape[0], batch_size):
+        s, _, starts = _runs(path.features(ids[i:i + batch_size]))
+        df += torch.bincount(s[starts], minlength=df.shape[0])
+    return df
+
