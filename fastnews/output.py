@@ -9,8 +9,13 @@
 from __future__ import annotations
 
 import json
+import sys
+from typing import Callable, Iterable
 
+from fastnews.atomic import atomic_path
 from fastnews.infer import Row
+
+FORMATS = ("jsonl", "csv", "parquet")
 
 
 class OutputError(ValueError):
@@ -79,3 +84,43 @@ class ParquetWriter:
     def close(self) -> None:
         self._flush()
         self.out.close()
+
+
+def output_format(output: str | None, fmt: str | None) -> str:
+    """fmt, or the one output's suffix names (.csv, .parquet), else jsonl."""
+    suffix = (output or "").lower()
+    fmt = fmt or ("csv" if suffix.endswith(".csv") else "parquet" if suffix.endswith(".parquet") else "jsonl")
+    if fmt not in FORMATS:
+        raise OutputError(f"unknown output format {fmt!r}; use {', '.join(FORMATS)}")
+    if fmt == "parquet" and not output:
+        raise OutputError("parquet output is a file: give an output path")
+    return fmt
+
+
+def write_rows(rows: Iterable[Row], output: str | None, fmt: str, k: int,
+               on_row: Callable[[Row], None] | None = None) -> tuple[int, int]:
+    """Write rows to output (atomically: the file appears whole or not at all) or, with
+    no output, to stdout -> (rows written, error rows)."""
+    n = n_err = 0
+
+    def emit(writer):
+        nonlocal n, n_err
+        for row in rows:
+            writer.write(row)
+            n += 1
+            n_err += row.error is not None
+            if on_row is not None:
+                on_row(row)
+        writer.close()
+
+    if output is None:
+        emit(TextWriter(sys.stdout, fmt, k))
+        sys.stdout.flush()
+    else:
+        with atomic_path(output) as tmp:
+            if fmt == "parquet":
+                emit(ParquetWriter(tmp, k))
+            else:
+                with open(tmp, "w", encoding="utf-8", newline="") as fh:
+                    emit(TextWriter(fh, fmt, k))
+    return n, n_err

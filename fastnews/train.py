@@ -271,8 +271,7 @@ def train_epoch(s: _Session, step_model, opt, sched, np_rng, epoch: int, progres
         sel = torch.from_numpy(idx).to(s.device, non_blocking=True)
         x, y = train.ids[sel, :int(train.lengths[idx].max())], train.labels[sel]  # (b, width), (b,)
         with autocast(s.device):
-            shard_loss = F.cross_entropy(step_model(x).float(), y, label_smoothing=cfg.label_smoothing,
-                                         reduction="sum") * weight
+            shard_loss = _loss(step_model, x, y, cfg) * weight
         # The global batch's mean loss, once DDP averages the ranks' gradients.
         loss = shard_loss * (world.size / len(batch))
         opt.zero_grad(set_to_none=True)
@@ -285,6 +284,19 @@ def train_epoch(s: _Session, step_model, opt, sched, np_rng, epoch: int, progres
             bar.set_postfix(loss=f"{float(loss_sum) / (bar.n / world.size):.4f}", refresh=False)
     bar.close()
     return loss_sum, time.perf_counter() - t0
+
+
+def _loss(step_model, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
+    """Summed cross-entropy of the joint logits; with path_loss > 0, plus that weight times
+    each path's own cross-entropy, so that neither path leans on the other to fit train."""
+    def ce(logits):
+        return F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing, reduction="sum")
+    if cfg.path_loss <= 0:
+        return ce(step_model(x))
+    cnn, sparse = step_model(x, parts=True)
+    if sparse is None:
+        return ce(cnn)
+    return ce(cnn + sparse) + cfg.path_loss * (ce(cnn) + ce(sparse))
 
 
 def record_epoch(s: _Session, state: _Progress, epoch: int, loss_sum: torch.Tensor, seconds: float) -> None:
