@@ -32,6 +32,7 @@ from pathlib import Path
 import numba as nb
 import numpy as np
 
+import fastnews._kernel_cache  # noqa: F401  (keys numba's cache of the kernels below)
 from fastnews.corpus import fastnews_home
 from fastnews.strtable import HIGH_BITS as _HIGH
 from fastnews.strtable import LOW7_BITS as _LOW7

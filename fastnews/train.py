@@ -43,6 +43,7 @@ from fastnews.glove import GloveStore
 from fastnews.glove import load as load_glove
 from fastnews.metrics import plot_confusion, plot_curves, report
 from fastnews.model import TextCNN
+from fastnews.optim import RowAdam
 from fastnews.sparse import document_frequencies
 from fastnews.tokenize import N_SPECIAL, Tokenizer, TokenizerConfig
 
@@ -214,9 +215,10 @@ def build_model(s: _Session, glove: GloveStore):
     emb = [model.embedding.weight] if not cfg.freeze_embeddings else []
     bow = [model.bow.scores.weight] if model.bow is not None else []
     rest = [p for n, p in model.named_parameters() if not n.startswith(("embedding.", "bow."))]
-    opt = torch.optim.AdamW([{"params": rest, "lr": cfg.lr, "weight_decay": cfg.weight_decay},
-                             {"params": emb, "lr": cfg.embed_lr, "weight_decay": 0.0},
-                             {"params": bow, "lr": cfg.bow_lr, "weight_decay": 0.0}])
+    groups = [{"params": rest, "lr": cfg.lr, "weight_decay": cfg.weight_decay},
+              {"params": emb, "lr": cfg.embed_lr, "weight_decay": 0.0, "rows": cfg.row_adam},
+              {"params": bow, "lr": cfg.bow_lr, "weight_decay": 0.0, "rows": cfg.row_adam}]
+    opt = RowAdam(groups)
     steps_per_epoch = math.ceil(s.data["train"].ids.shape[0] / cfg.batch_size)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg.epochs * steps_per_epoch, steps_per_epoch // 2))
     step_model = model

@@ -1,7 +1,6 @@
 """The numba tokenizer against its pure-Python twin (tests/naive.py)."""
 
 from collections import Counter
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -13,16 +12,9 @@ from fastnews import tokenize
 from fastnews.tokenize import MAX_CODEPOINT, Tokenizer, TokenizerConfig, char_tables, word_counts
 
 
-@contextmanager
-def chunks_of_one_text():
-    """Every non-empty text its own chunk, so that fitting merges the counts of many
-    chunks and encoding fills the rows from many threads."""
-    before = tokenize.CHUNK_BYTES, tokenize.ENCODE_CHUNK_BYTES
-    tokenize.CHUNK_BYTES = tokenize.ENCODE_CHUNK_BYTES = 1
-    try:
-        yield
-    finally:
-        tokenize.CHUNK_BYTES, tokenize.ENCODE_CHUNK_BYTES = before
+# Every non-empty text its own chunk, so that fitting merges the counts of many chunks
+# and encoding fills the rows from many threads.
+ONE_TEXT = {"chunk_bytes": 1}
 
 AWKWARD = [
     "",
@@ -108,9 +100,8 @@ def test_thread_count_and_chunks_do_not_change_ids(news20):
         one = tok.encode(texts).ids
     finally:
         numba.set_num_threads(before)
-    with chunks_of_one_text():
-        assert len(tokenize.count_words(texts).chunks) > len(texts) * 0.9  # empty texts join the next
-        tok_many, fused_many = Tokenizer.fit_encode(texts, 5000)
+    assert len(tokenize.count_words(texts, **ONE_TEXT).chunks) > len(texts) * 0.9  # empty texts join the next
+    tok_many, fused_many = Tokenizer.fit_encode(texts, 5000, **ONE_TEXT)
     assert tok_one.vocab == tok.vocab == tok_many.vocab
     assert np.array_equal(fused_one.ids, fused.ids) and np.array_equal(one, fused.ids)
     assert np.array_equal(fused_many.ids, fused.ids) and np.array_equal(fused_many.lengths, fused.lengths)
@@ -128,9 +119,8 @@ def test_fuzz_against_twin(texts):
     assert enc.ids.tolist() == rows and enc.lengths.tolist() == lengths
     _, fused = Tokenizer.fit_encode(texts, 6, TokenizerConfig(max_len=5))
     assert fused.ids.tolist() == rows and fused.lengths.tolist() == lengths
-    with chunks_of_one_text():
-        tok_many, fused_many = Tokenizer.fit_encode(texts, 6, TokenizerConfig(max_len=5))
-        encoded_many = tok.encode(texts)
+    tok_many, fused_many = Tokenizer.fit_encode(texts, 6, TokenizerConfig(max_len=5), **ONE_TEXT)
+    encoded_many = tok.encode(texts, **ONE_TEXT)
     assert tok_many.vocab == vocab and fused_many.ids.tolist() == rows and fused_many.lengths.tolist() == lengths
     assert encoded_many.ids.tolist() == rows and encoded_many.lengths.tolist() == lengths
 
@@ -156,10 +146,10 @@ def test_fuzz_ascii_fast_path_against_twin(texts, lowercase, truncating):
     assert fused.ids.tolist() == rows and fused.lengths.tolist() == lengths
     encoded = tok.encode(texts)
     assert encoded.ids.tolist() == rows and encoded.lengths.tolist() == lengths
-    with chunks_of_one_text():  # the texts' counts merged from one chunk each
-        merged_words, merged_counts = word_counts(texts, lowercase)
-        tok_many, fused_many = Tokenizer.fit_encode(texts, 50, config)
-        encoded_many = tok.encode(texts)
+    # the texts' counts merged from one chunk each
+    merged_words, merged_counts = word_counts(texts, lowercase, **ONE_TEXT)
+    tok_many, fused_many = Tokenizer.fit_encode(texts, 50, config, **ONE_TEXT)
+    encoded_many = tok.encode(texts, **ONE_TEXT)
     assert merged_words == ranked and merged_counts.tolist() == got.tolist()
     assert tok_many.vocab == tok.vocab
     assert encoded_many.ids.tolist() == rows and encoded_many.lengths.tolist() == lengths
@@ -199,7 +189,11 @@ def test_texts_are_read_from_any_str(zero_copy, monkeypatch):
     class Text(str):
         pass
 
-    monkeypatch.setattr(tokenize, "_ZERO_COPY", zero_copy and tokenize._ZERO_COPY)
+    from fastnews.tokenize import chunks
+    monkeypatch.setattr(chunks, "_ZERO_COPY", zero_copy and chunks._ZERO_COPY)
+    # The patch reaches the reader: without zero-copy every text is encoded into one buffer.
+    utf8 = chunks._Utf8Texts.of(("abc",), np.array([3]))
+    assert isinstance(utf8.keep[1], np.ndarray) == (not chunks._ZERO_COPY)
     texts = AWKWARD + [Text("A subclass: Words, words"), Text("Ünïcode in a subclass"), "plain ascii words"]
     vocab = naive.fit_vocab(texts, top=30)
     rows, lengths = naive.encode(texts, vocab, 9)
@@ -211,7 +205,7 @@ def test_texts_are_read_from_any_str(zero_copy, monkeypatch):
 
 
 def test_ascii_separator_ranges_match_the_tables():
-    from fastnews.tokenize import _ascii_separator_ranges
+    from fastnews.tokenize.chars import _ascii_separator_ranges
     is_sep, _ = char_tables(True)
     flagged = {c for lo, hi in _ascii_separator_ranges() for c in range(lo, hi + 1)}
     assert flagged == {c for c in range(128) if is_sep[c]}
@@ -233,8 +227,7 @@ def test_whole_real_corpus_matches_twin(news20):
 
 
 def _fit_and_encode_in_child(texts, results):
-    with chunks_of_one_text():
-        results.put(Tokenizer.fit(texts, 50).encode(texts).ids.tolist())
+    results.put(Tokenizer.fit(texts, 50, **ONE_TEXT).encode(texts, **ONE_TEXT).ids.tolist())
 
 
 def test_a_forked_child_tokenizes_with_threads_of_its_own():
@@ -242,8 +235,7 @@ def test_a_forked_child_tokenizes_with_threads_of_its_own():
     the parent used the pool must start its own, not wait forever on the parent's."""
     import multiprocessing
     texts = [f"w{i} o{i % 7} the" for i in range(200)]
-    with chunks_of_one_text():
-        expected = Tokenizer.fit(texts, 50).encode(texts).ids.tolist()  # the parent's pool is up
+    expected = Tokenizer.fit(texts, 50, **ONE_TEXT).encode(texts, **ONE_TEXT).ids.tolist()  # the parent's pool is up
     context = multiprocessing.get_context("fork")
     results = context.Queue()
     child = context.Process(target=_fit_and_encode_in_child, args=(texts, results))
