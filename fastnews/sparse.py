@@ -50,9 +50,9 @@ def _runs(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Ten
 
 
 class SparseNgrams(nn.Module):
-    def __init__(self, n_ids: int, n_classes: int, n_buckets: int):
+    def __init__(self, n_ids: int, n_classes: int, n_buckets: int, dropout: float = 0.0):
         super().__init__()
-        self.n_ids, self.n_buckets = n_ids, n_buckets
+        self.n_ids, self.n_buckets, self.dropout = n_ids, n_buckets, dropout
         n_features = n_ids + n_buckets
         self.scores = nn.Embedding(n_features, n_classes, padding_idx=0)
         nn.init.zeros_(self.scores.weight)
@@ -79,7 +79,13 @@ class SparseNgrams(nn.Module):
         tfidf = self.idf[s] * (1.0 + torch.log(count))       # the feature's weight, at each occurrence
         # Each distinct feature occurs `count` times in s, so dividing by count sums it once.
         norm = torch.sqrt((tfidf * tfidf / count).sum(dim=1, keepdim=True)).clamp(min=1e-12)
-        w = (tfidf / (count * norm)).to(torch.float64)       # (B, F)
+        w = tfidf / (count * norm)                           # (B, F)
+        if self.training and self.dropout > 0:
+            # Dropped feature occurrences, as dropout on a linear model: an L2 penalty
+            # that adapts to each feature's frequency (Wager et al., 2013).
+            keep = torch.rand_like(w) >= self.dropout
+            w = w * keep / (1.0 - self.dropout)
+        w = w.to(torch.float64)
         # Up to 2T terms, summed in float64 so PyTorch and onnxruntime, which add in
         # different orders, stay within 1e-6 of each other.
         out = (self.scores(s).to(torch.float64) * w.unsqueeze(2)).sum(dim=1)

@@ -102,7 +102,7 @@ def train(cfg: TrainConfig, resume: str | os.PathLike | None = None, progress: b
     progress = progress and s.world.is_main
     splits = prepare_data(s.cfg, s.log)
     s.cfg.data = splits.source  # record where the default corpus was found, for resume and export
-    glove = load_glove(s.cfg.glove)  # fails fast on a bad GloVe file, before tokenizing
+    glove = _ScratchVectors() if s.cfg.glove == "none" else load_glove(s.cfg.glove)  # fails fast, before tokenizing
     tokenize_splits(s, splits, glove)
     opt, sched, step_model = build_model(s, glove)
     state = restore(s, opt, sched) if s.resumed else _Progress([], {"val_accuracy": -1.0, "epoch": 0}, None)
@@ -388,6 +388,20 @@ def _set_rng_state(state: dict, np_rng: np.random.Generator, world: World) -> No
             torch.cuda.set_rng_state_all(mine["cuda"])
         else:
             torch.cuda.set_rng_state(mine["cuda"])
+
+
+class _ScratchVectors:
+    """--glove none: no pretrained vectors, the embeddings learned from scratch. Rows are
+    drawn N(0, s^2) with s = 0.69, the std of the default GloVe 6B 50d values, so that the
+    comparison with pretrained vectors changes only what the rows hold (Kim (2014) matched
+    his random vectors' variance to the pretrained ones the same way)."""
+    dim = 50
+    meta = {"source": "none"}
+
+    def embedding_matrix(self, vocab, n_special: int, seed: int = 0):
+        matrix = np.random.default_rng(seed).normal(0.0, 0.69, size=(n_special + vocab.size, self.dim))
+        matrix[0] = 0.0  # padding
+        return matrix.astype(np.float32), 0
 
 
 def _lr_lambda(total_steps: int, warmup: int):

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import naive
-from fastnews import glove
+from fastnews import glove, glovetext
 from fastnews.glove import GloveError
 from fastnews.tokenize import Tokenizer
 
@@ -110,7 +110,7 @@ def test_eight_byte_value_parser_against_float(text, after):
     """_parse_plain (the 8-bytes-at-a-time path) either declines or gives float(text)
     exactly, and stops right after the number; it must take GloVe's usual forms."""
     raw = (text + after).encode() + b" " * 32
-    value, ok, stop = glove._parse_plain(np.frombuffer(raw, np.uint8), 0, glove._POW10)
+    value, ok, stop = glovetext._parse_plain(np.frombuffer(raw, np.uint8), 0, glovetext._POW10)
     usual = re.fullmatch(r"-?([0-9]{1,7})\.([0-9]+)", text)
     if usual and len(usual[1]) + len(usual[2]) <= 15 and not after[0].isdigit() and after[0] != ".":
         assert ok, text

@@ -5,12 +5,12 @@ import shutil
 
 import numba
 
-from fastnews import _kernel_cache, glove, strtable
+from fastnews import _kernel_cache, glovetext, strtable
 from fastnews.tokenize import bitmap, chars, chunks, count, encode, keys, tokenizer, utf8, vocab
 
 
 def _kernels():
-    for module in (strtable, glove, bitmap, chars, chunks, count, encode, keys, tokenizer, utf8, vocab):
+    for module in (strtable, glovetext, bitmap, chars, chunks, count, encode, keys, tokenizer, utf8, vocab):
         for name, obj in vars(module).items():
             if isinstance(obj, numba.core.registry.CPUDispatcher) and obj.__module__ == module.__name__:
                 yield f"{module.__name__}.{name}", obj
