@@ -60,6 +60,8 @@ class TrainConfig:
     weight_decay: float = _opt(1e-4, "AdamW weight decay (not on the embedding tables)", "optimisation")
     label_smoothing: float = _opt(0.0, "cross-entropy label smoothing", "optimisation")
     row_adam: bool = _opt(False, "embedding tables move a row only when a batch touches it (optim.py)", "optimisation")
+    ema: float = _opt(0.0, "keep and score an exponential moving average of the weights with this decay "
+                           "per step (0 = off)", "optimisation")
     path_loss: float = _opt(0.0, "weight of each path's own loss beside the joint one", "optimisation")
     patience: int = _opt(3, "early stop after this many epochs without a better val accuracy", "optimisation")
     seed: int = _opt(0, "seeds the split, the batches and the weights", "optimisation")

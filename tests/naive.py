@@ -63,3 +63,21 @@ def parse_glove(text):
         words.append(word)
         vectors.append(values)
     return words, vectors
+
+
+def ngram_features(ids, n_ids, n_buckets, mult=1_000_003):
+    """A document's sparse features: its word ids, then a bucket per adjacent pair."""
+    words = [i for i in ids if i != 0]
+    if not n_buckets:
+        return words
+    return words + [n_ids + (a * mult + b) % n_buckets for a, b in zip(words, words[1:])]
+
+
+def tfidf_scores(ids, n_ids, n_buckets, idf, table):
+    """sum over distinct features f of w_f * table[f], w = idf * (1 + ln count), L2-normalised."""
+    import math
+    counts = Counter(ngram_features(ids, n_ids, n_buckets))
+    weights = {f: idf[f] * (1 + math.log(c)) for f, c in counts.items()}
+    norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
+    n_classes = len(table[0])
+    return [sum(w / norm * table[f][k] for f, w in weights.items()) for k in range(n_classes)]
