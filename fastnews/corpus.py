@@ -7,7 +7,8 @@ Accepted corpus layouts (``load_corpus``):
   (``20news-bydate-train/<class>/<file>``);
 * a ``.tar.gz`` / ``.tgz`` / ``.tar`` / ``.zip`` archive of either, read in memory,
   never extracted to disk;
-* a ``.csv`` or ``.jsonl`` file with ``text`` and ``label`` fields (and optionally ``split``).
+* a ``.csv``, ``.tsv`` or ``.jsonl`` table with ``text`` and ``label`` fields (and
+  optionally ``split``), read by tables.py.
 
 Bytes become text as UTF-8, falling back to latin-1 per document. A leading RFC 822
 header block is dropped unless ``keep_headers`` is set. This module imports no torch:
@@ -16,8 +17,6 @@ prediction reads its inputs through ``iter_documents`` too.
 
 from __future__ import annotations
 
-import csv
-import json
 import os
 import re
 import sys
@@ -28,6 +27,8 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+
+from fastnews.tables import TABLE_SUFFIXES, TableError, read_table
 
 NEWS20_URL = "https://ndownloader.figshare.com/files/5975967"
 NEWS20_SHA256 = "8f1b2514ca22a5ade8fbb9cfa5727df95fa587f4c87b786e15c759fa66d95610"
@@ -211,6 +212,7 @@ class Splits:
     source: str
     test_from: str  # "split folder" | "split column" | "held out <fraction>"
     skipped: list = field(default_factory=list)  # (id, reason) of unreadable files, with skip_unreadable
+    notes: list = field(default_factory=list)    # one-line warnings for the user
 
 
 def _split_of(parts: list[str]) -> str | None:
@@ -240,33 +242,6 @@ def _records_from_files(items, skipped: list | None = None) -> list[tuple[str | 
     return records
 
 
-def _records_from_table(path: Path) -> list[tuple[str | None, str, str, str]]:
-    rows = []
-    if path.suffix.lower() == ".csv":
-        with open(path, newline="", encoding="utf-8", errors="replace") as fh:
-            reader = csv.DictReader(fh)
-            fields = reader.fieldnames or []
-            missing = [f for f in ("text", "label") if f not in fields]
-            if missing:
-                raise CorpusError(f"{path}: CSV has no {' or '.join(repr(m) for m in missing)} column "
-                                  f"(found: {', '.join(fields) or 'none'})")
-            for i, row in enumerate(reader, start=2):
-                rows.append((row.get("split") or None, row["label"], f"{path}:{i}", row["text"] or ""))
-    else:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            for i, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise CorpusError(f"{path}:{i}: not valid JSON ({exc.msg})") from None
-                if "text" not in obj or "label" not in obj:
-                    raise CorpusError(f"{path}:{i}: JSONL record needs 'text' and 'label' fields")
-                rows.append((obj.get("split"), str(obj["label"]), f"{path}:{i}", str(obj["text"])))
-    return rows
-
-
 def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(keep, held_out) indices; each class gives round(fraction * its size) documents,
     at least one when it has two or more."""
@@ -286,10 +261,13 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np
 
 
 def load_corpus(path: str | os.PathLike, keep_headers: bool = False, test_fraction: float = 0.2,
-                seed: int = 0, skip_unreadable: bool = False) -> Splits:
+                seed: int = 0, skip_unreadable: bool = False, text_column: str = "text",
+                label_column: str = "label") -> Splits:
     """Read a labelled corpus and split it into train and test. An unreadable file is an
-    error, or with skip_unreadable it is left out and listed in Splits.skipped (evaluate)."""
+    error, or with skip_unreadable it is left out and listed in Splits.skipped (evaluate).
+    Splits.notes has one-line warnings for the user: rare classes, texts in both splits."""
     path = Path(path)
+    notes: list[str] = []
     if not path.exists():
         raise CorpusError(f"no such corpus: {path}")
     low = path.name.lower()
@@ -308,11 +286,14 @@ def load_corpus(path: str | os.PathLike, keep_headers: bool = False, test_fracti
         except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as exc:
             raise CorpusError(f"{path}: cannot read archive ({exc})") from None
         texts = [clean(r[3], keep_headers) for r in records]
-    elif low.endswith((".csv", ".jsonl", ".ndjson")):
-        records, skipped = _records_from_table(path), None
+    elif low.endswith(TABLE_SUFFIXES):
+        try:
+            records, skipped = read_table(path, text_column, label_column, notes), None
+        except TableError as exc:
+            raise CorpusError(str(exc)) from None
         texts = [r[3] if keep_headers else strip_headers(r[3]) for r in records]
     else:
-        raise CorpusError(f"{path}: not a directory, archive ({', '.join(ARCHIVE_SUFFIXES)}), .csv or .jsonl")
+        raise CorpusError(f"{path}: not a directory, archive ({', '.join(ARCHIVE_SUFFIXES)}), .csv, .tsv or .jsonl")
     if not records:
         raise CorpusError(f"{path}: no documents found (expected one folder per class)")
 
@@ -340,13 +321,30 @@ def load_corpus(path: str | os.PathLike, keep_headers: bool = False, test_fracti
             raise CorpusError(f"{path}: train split has only one class")
         if len(train_classes) < len(names):
             raise CorpusError(f"{path}: class {names[min(set(range(len(names))) - train_classes)]!r} has no training documents")
-        how = "split column" if low.endswith((".csv", ".jsonl", ".ndjson")) else "split folder"
+        how = "split column" if low.endswith(TABLE_SUFFIXES) else "split folder"
     else:
         if not 0 < test_fraction < 1:
             raise CorpusError(f"--test-fraction must be between 0 and 1, got {test_fraction}")
         train_idx, test_idx = stratified_split(labels, test_fraction, seed)
         how = f"held out {test_fraction:g}"
-    return Splits(full.subset(train_idx), full.subset(test_idx), str(path), how, skipped or [])
+    splits = Splits(full.subset(train_idx), full.subset(test_idx), str(path), how, skipped or [], notes)
+    notes.extend(_warnings(splits))
+    return splits
+
+
+def _warnings(splits: Splits) -> list[str]:
+    """Rare classes, and exact duplicates across train and test (a leak that inflates
+    test accuracy; 20news-style corpora often have crossposts)."""
+    out = []
+    counts = np.bincount(splits.train.labels, minlength=len(splits.train.label_names))
+    rare = [f"{splits.train.label_names[c]} ({counts[c]})" for c in np.flatnonzero(counts < 5)]
+    if rare:
+        out.append(f"{len(rare)} classes have fewer than 5 training documents: {', '.join(rare[:5])}")
+    train_texts = set(splits.train.texts)
+    shared = sum(1 for t in splits.test.texts if t.strip() and t in train_texts)
+    if shared:
+        out.append(f"{shared} test documents also appear, word for word, in train")
+    return out
 
 
 # ---------------------------------------------------------------------------

@@ -50,7 +50,8 @@ def evaluate(model: str | os.PathLike, data: str | None = None, split: str = "te
         logits_of = lambda texts: run_logits(run, texts, batch_size)  # noqa: E731
     splits = load_corpus(data or default_corpus_path(), keep_headers=prep.get("keep_headers", False),
                          test_fraction=prep.get("test_fraction", 0.2), seed=prep.get("seed", 0),
-                         skip_unreadable=True)
+                         skip_unreadable=True, text_column=prep.get("text_column") or "text",
+                         label_column=prep.get("label_column") or "label")
     for doc_id, reason in splits.skipped:
         if log is not None:
             log(f"skipped {doc_id}: {reason}")

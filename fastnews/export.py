@@ -156,7 +156,8 @@ def export(run_dir: str | os.PathLike, output: str | os.PathLike | None = None, 
         "vocab": run.tokenizer.vocab,
         "tokenizer": run.tokenizer.settings(),
         # How the corpus was read and split, so that `evaluate` on this file scores the same split.
-        "preprocess": {k: ckpt["train_config"].get(k) for k in ("keep_headers", "test_fraction", "seed")},
+        "preprocess": {k: ckpt["train_config"].get(k) for k in ("keep_headers", "test_fraction", "seed",
+                                                                  "text_column", "label_column")},
         "model_config": run.model.config.to_dict(),
         "metrics": ckpt.get("metrics", {}),
         "parity": parity,
@@ -195,7 +196,8 @@ def quantize_int8(run: LoadedRun, fp32_path: Path, data: str | None = None, n_ca
 
     cfg = run.checkpoint["train_config"]
     splits = load_corpus(data or cfg.get("data") or default_corpus_path(), keep_headers=cfg.get("keep_headers", False),
-                         test_fraction=cfg.get("test_fraction", 0.2), seed=cfg.get("seed", 0))
+                         test_fraction=cfg.get("test_fraction", 0.2), seed=cfg.get("seed", 0),
+                         text_column=cfg.get("text_column", "text"), label_column=cfg.get("label_column", "label"))
     rng = np.random.default_rng(0)
     pick = rng.choice(len(splits.train), size=min(n_calibration, len(splits.train)), replace=False)
     enc = run.tokenizer.encode([splits.train.texts[i] for i in pick])

@@ -43,7 +43,6 @@ from fastnews.glove import GloveStore
 from fastnews.glove import load as load_glove
 from fastnews.metrics import plot_confusion, plot_curves, report
 from fastnews.model import TextCNN
-from fastnews.optim import RowAdam
 from fastnews.sparse import document_frequencies
 from fastnews.tokenize import N_SPECIAL, Tokenizer, TokenizerConfig
 
@@ -178,9 +177,13 @@ def setup(cfg: TrainConfig, resume, log) -> _Session:
 
 def prepare_data(cfg: TrainConfig, log=print) -> Splits:
     path = cfg.data or str(default_corpus_path())
-    splits = load_corpus(path, keep_headers=cfg.keep_headers, test_fraction=cfg.test_fraction, seed=cfg.seed)
+    splits = load_corpus(path, keep_headers=cfg.keep_headers, test_fraction=cfg.test_fraction, seed=cfg.seed,
+                         text_column=cfg.text_column, label_column=cfg.label_column)
+    counts = np.bincount(splits.train.labels, minlength=len(splits.train.label_names))
     log(f"corpus {splits.source}: {len(splits.train)} train, {len(splits.test)} test "
-        f"({splits.test_from}), {len(splits.train.label_names)} classes")
+        f"({splits.test_from}), {len(counts)} classes of {counts.min()}-{counts.max()} training documents")
+    for note in splits.notes:
+        log(f"warning: {note}")
     return splits
 
 
@@ -223,10 +226,9 @@ def build_model(s: _Session, glove: GloveStore):
     emb = [model.embedding.weight] if not cfg.freeze_embeddings else []
     bow = [model.bow.scores.weight] if model.bow is not None else []
     rest = [p for n, p in model.named_parameters() if not n.startswith(("embedding.", "bow."))]
-    groups = [{"params": rest, "lr": cfg.lr, "weight_decay": cfg.weight_decay},
-              {"params": emb, "lr": cfg.embed_lr, "weight_decay": 0.0, "rows": cfg.row_adam},
-              {"params": bow, "lr": cfg.bow_lr, "weight_decay": 0.0, "rows": cfg.row_adam}]
-    opt = RowAdam(groups)
+    opt = torch.optim.AdamW([{"params": rest, "lr": cfg.lr, "weight_decay": cfg.weight_decay},
+                             {"params": emb, "lr": cfg.embed_lr, "weight_decay": 0.0},
+                             {"params": bow, "lr": cfg.bow_lr, "weight_decay": 0.0}])
     steps_per_epoch = math.ceil(s.data["train"].ids.shape[0] / cfg.batch_size)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg.epochs * steps_per_epoch, steps_per_epoch // 2))
     step_model = model

@@ -1,0 +1,74 @@
+"""Corpora as one table file: CSV, TSV or JSONL rows of text, label and (optionally) split.
+
+    text,label,split          {"text": "...", "label": "sci.space", "split": "train"}
+
+What spreadsheets and everyday tools write is read as they write it: a UTF-8 byte-order
+mark, CRLF line ends and quoted fields with newlines; ``.tsv`` is tab-separated. The
+columns are named by text_column and label_column (and "split"). A label is used as
+written, less surrounding whitespace; an empty one is an error that names its row.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".ndjson")
+
+
+class TableError(ValueError):
+    """A table that cannot be read as a corpus; the message is one line for the user."""
+
+
+def read_table(path: Path, text_column: str = "text", label_column: str = "label",
+               notes: list[str] | None = None) -> list[tuple[str | None, str, str, str]]:
+    """(split, label, id, text) per row; id is "file:line". notes gets one line per
+    thing worth telling the user (labels merged by trimming)."""
+    if path.suffix.lower() in (".csv", ".tsv"):
+        rows = _read_delimited(path, "\t" if path.suffix.lower() == ".tsv" else ",", text_column, label_column)
+    else:
+        rows = _read_jsonl(path, text_column, label_column)
+    written: dict[str, set[str]] = {}
+    out = []
+    for split, label, where, text in rows:
+        trimmed = label.strip()
+        if not trimmed:
+            raise TableError(f"{where}: empty label")
+        written.setdefault(trimmed, set()).add(label)
+        out.append((split.strip() or None if isinstance(split, str) else split, trimmed, where, text))
+    merged = {k: v for k, v in written.items() if len(v) > 1}
+    if merged and notes is not None:
+        label, forms = next(iter(merged.items()))
+        notes.append(f"{path}: {len(merged)} labels differ only in surrounding whitespace and were merged, e.g. "
+                     + " and ".join(repr(f) for f in sorted(forms)[:2]) + f" -> {label!r}")
+    return out
+
+
+def _read_delimited(path: Path, delimiter: str, text_column: str, label_column: str):
+    with open(path, newline="", encoding="utf-8-sig", errors="replace") as fh:  # -sig: a BOM is not a column name
+        reader = csv.DictReader(fh, delimiter=delimiter)
+        fields = reader.fieldnames or []
+        missing = [f for f in (text_column, label_column) if f not in fields]
+        if missing:
+            kind = "TSV" if delimiter == "\t" else "CSV"
+            raise TableError(f"{path}: {kind} has no {' or '.join(repr(m) for m in missing)} column "
+                             f"(found: {', '.join(fields) or 'none'}; name others with --text-column/--label-column)")
+        # reader.line_num is the physical line the row ended on (quoted fields may span lines).
+        for row in reader:
+            yield row.get("split"), row[label_column] or "", f"{path}:{reader.line_num}", row[text_column] or ""
+
+
+def _read_jsonl(path: Path, text_column: str, label_column: str):
+    with open(path, encoding="utf-8-sig", errors="replace") as fh:
+        for i, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise TableError(f"{path}:{i}: not valid JSON ({exc.msg})") from None
+            if not isinstance(obj, dict) or text_column not in obj or label_column not in obj:
+                raise TableError(f"{path}:{i}: JSONL record needs {text_column!r} and {label_column!r} fields")
+            label = obj[label_column]
+            yield obj.get("split"), "" if label is None else str(label), f"{path}:{i}", str(obj[text_column])

@@ -1,0 +1,84 @@
+"""Corpus tables as everyday tools write them, through the real CLI entry point:
+spreadsheet CSVs with a byte-order mark, TSV, JSONL, empty labels, leaks across splits."""
+
+import json
+
+import numpy as np
+
+from conftest import WORDS
+from test_bad_input import run
+
+
+def _rows(n_per_class=12, seed=0):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for label, words in WORDS.items():
+        for i in range(n_per_class):
+            rows.append((" ".join(rng.choice(words.split(), size=8)), label, "test" if i % 4 == 0 else "train"))
+    return rows
+
+
+def _train(capsys, small_run, data, tmp_path, *flags):
+    return run(capsys, "train", "--data", data, "--glove", small_run / "glove.txt", "--epochs", "1",
+               "--filters", "4", "--max-len", "16", "--batch-size", "8", "--out", tmp_path / "run", "--quiet", *flags)
+
+
+def _csv(rows, delimiter=",", header=("text", "label", "split")):
+    lines = [delimiter.join(header)] + [delimiter.join(f'"{t}"' if delimiter == "," else t for t in r) for r in rows]
+    return "\r\n".join(lines) + "\r\n"
+
+
+def test_a_spreadsheet_csv_with_a_bom_trains(tmp_path, capsys, small_run):
+    path = tmp_path / "bom.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + _csv(_rows()).encode())
+    code, _, err = _train(capsys, small_run, path, tmp_path)
+    assert code == 0, err
+    assert "27 train, 9 test (split column), 3 classes of 9-9 training documents" in err
+
+
+def test_a_jsonl_with_a_bom_and_other_column_names_trains(tmp_path, capsys, small_run):
+    path = tmp_path / "bom.jsonl"
+    lines = [json.dumps({"body": t, "topic": label, "split": s}) for t, label, s in _rows()]
+    path.write_bytes(b"\xef\xbb\xbf" + "\n".join(lines).encode())
+    code, _, err = _train(capsys, small_run, path, tmp_path, "--text-column", "body", "--label-column", "topic")
+    assert code == 0, err
+    code, _, err = _train(capsys, small_run, path, tmp_path / "b")
+    assert code == 1 and err.count("\n") == 1 and "bom.jsonl:1: JSONL record needs 'text' and 'label'" in err
+
+
+def test_a_tsv_trains(tmp_path, capsys, small_run):
+    path = tmp_path / "corpus.tsv"
+    path.write_text(_csv(_rows(), delimiter="\t"))
+    code, _, err = _train(capsys, small_run, path, tmp_path)
+    assert code == 0, err
+
+
+def test_an_empty_label_is_reported_with_its_row(tmp_path, capsys, small_run):
+    rows = _rows()
+    rows[20] = (rows[20][0], "   ", "train")
+    path = tmp_path / "labels.csv"
+    path.write_text(_csv(rows))
+    code, _, err = _train(capsys, small_run, path, tmp_path)
+    assert code == 1 and err.count("\n") == 1
+    assert err.strip().endswith(f"{path}:22: empty label"), err  # row 21 of data is line 22
+
+
+def test_labels_are_trimmed_and_a_merge_is_reported(tmp_path, capsys, small_run):
+    rows = [(t, label + " " if i % 2 else label, s) for i, (t, label, s) in enumerate(_rows())]
+    path = tmp_path / "spaces.csv"
+    path.write_text(_csv(rows))
+    code, _, err = _train(capsys, small_run, path, tmp_path)
+    assert code == 0, err
+    assert "3 classes" in err and "3 labels differ only in surrounding whitespace and were merged" in err
+
+
+def test_a_text_in_both_splits_and_a_rare_class_are_warned_about(tmp_path, capsys, small_run):
+    rows = _rows()
+    rows.append((rows[1][0], rows[1][1], "test"))  # a training text, again in test
+    rows += [("orbit moon rare", "rare", "train"), ("orbit moon rare", "rare", "test")]
+    path = tmp_path / "leak.csv"
+    path.write_text(_csv(rows))
+    code, _, err = _train(capsys, small_run, path, tmp_path)
+    assert code == 0, err
+    assert "warning: 2 test documents also appear, word for word, in train" in err
+    assert "warning: 1 classes have fewer than 5 training documents: rare (1)" in err
