@@ -26,8 +26,13 @@ def remove_stale_temporaries(folder: str | os.PathLike) -> int:
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike):
     """Yield a temporary path in the target's folder; on success fsync and rename it
-    to path, on failure delete it."""
+    to path, on failure delete it. A path that exists and is not a regular file (a
+    device such as /dev/null, a FIFO) is yielded as it is: renaming over it would
+    replace the device with a file."""
     path = Path(path)
+    if path.exists() and not path.is_file():
+        yield path
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
     os.close(fd)

@@ -46,15 +46,6 @@ def _import_ray():
     return ray
 
 
-_sessions_built = 0  # in an actor's process: onnxruntime sessions made there (should stay 1)
-_last_stats: list[dict] = []
-
-
-def last_run_stats() -> list[dict]:
-    """Per actor of the last classify_with_ray run: pid, batches classified, sessions built."""
-    return list(_last_stats)
-
-
 class _ClassifyBatch:
     """Ray actor: one onnxruntime session for its lifetime, many batches."""
 
@@ -63,10 +54,7 @@ class _ClassifyBatch:
         from fastnews.infer import Classifier, make_session, read_metadata
         # The model's bytes come from the object store once per actor. (Wrapped in a list so
         # that Ray hands over the reference rather than resolving it as an argument.)
-        global _sessions_built
         session = make_session(ray.get(model_ref[0]), threads)
-        _sessions_built += 1
-        self.batches = 0
         self.clf = Classifier(session, read_metadata(session), batch_size=batch_size)
         self.k, self.max_bytes = k, max_bytes
 
@@ -80,14 +68,10 @@ class _ClassifyBatch:
             else:
                 docs.append((doc_id, bytes(data)))
         rows = self.clf.classify_batch(docs, self.k)
-        self.batches += 1
-        n = len(rows)
         return {"id": [r.id for r in rows],
                 "labels": [r.labels or [] for r in rows],
                 "scores": [r.scores or [] for r in rows],
-                "error": [r.error or "" for r in rows],
-                # Where and how it ran, for last_run_stats(): a few bytes per row.
-                "_pid": [os.getpid()] * n, "_batch": [self.batches] * n, "_sessions": [_sessions_built] * n}
+                "error": [r.error or "" for r in rows]}
 
 
 def _plan(inputs: list[str], max_bytes: int | None, stdin=None) -> Iterator[list[dict]]:
@@ -155,17 +139,9 @@ def classify_with_ray(model: str | os.PathLike, inputs: list[str], *, k: int = 1
     ds = ds.map_batches(_ClassifyBatch, batch_size=None, batch_format="numpy",
                         compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=threads_per_worker,
                         fn_constructor_args=([model_ref], k, max_bytes, threads_per_worker, batch_size))
-    stats: dict[int, dict] = {}
-    _last_stats.clear()
     for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
-        for pid, batch_no, sessions in set(zip(batch["_pid"].tolist(), batch["_batch"].tolist(),
-                                                batch["_sessions"].tolist())):
-            s = stats.setdefault(pid, {"pid": pid, "batches": set(), "sessions": 0})
-            s["batches"].add(batch_no)
-            s["sessions"] = max(s["sessions"], sessions)
         for doc_id, labels, scores, error in zip(batch["id"], batch["labels"], batch["scores"], batch["error"]):
             if error:
                 yield Row(str(doc_id), error=str(error))
             else:
                 yield Row(str(doc_id), [str(x) for x in labels], [float(x) for x in scores])
-    _last_stats.extend({**s, "batches": len(s["batches"])} for s in stats.values())

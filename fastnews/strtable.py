@@ -141,7 +141,9 @@ def probe(slots, hashes, offsets, buf, key, k0, k1, h):
 def _hash_all(buf, offsets):
     n = offsets.shape[0] - 1
     out = np.empty(n, np.uint64)
-    for i in nb.prange(n):
+    # Serial: 400,000 GloVe words hash in a few ms, and a parallel region would leave
+    # numba's OpenMP workers spinning on the cores afterwards.
+    for i in range(n):
         out[i] = fnv1a(buf, offsets[i], offsets[i + 1])
     return out
 

@@ -30,6 +30,22 @@ def rows_of(out):
     return [json.loads(line) for line in out.splitlines()]
 
 
+def _predict_peak_growth(model, folder) -> int:
+    """KiB the peak RSS of a fresh process grows by while it predicts folder, after it
+    has loaded the model and classified one document (a process's own high-water mark:
+    one that has run other tests would hide the growth)."""
+    import subprocess
+    import sys
+    code = ("import resource, sys; from fastnews.infer import Classifier; from fastnews_cli.main import main; "
+            f"Classifier.load({str(model)!r}).predict('warm up'); "
+            "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; "
+            f"main(['predict', {str(model)!r}, {str(folder)!r}, '--max-bytes', '1000', '--quiet', '-o', {str(folder.parent / 'out.jsonl')!r}]); "
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return int(done.stdout.split()[-1])
+
+
 def test_predict_survives_bad_documents(tmp_path, capsys, small_onnx):
     d = tmp_path / "in"
     d.mkdir()
@@ -48,11 +64,9 @@ def test_predict_survives_bad_documents(tmp_path, capsys, small_onnx):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tf.addfile(info, io.BytesIO(data))
-    import resource
-    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB
     code, out, err = run(capsys, "predict", small_onnx, d, tgz, tmp_path / "missing.txt", "--max-bytes", 1000,
                          "--quiet")
-    peak_growth = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before
+    peak_growth = _predict_peak_growth(small_onnx, d)
     rows = rows_of(out)
     assert code == 3
     assert [r["id"].rsplit("/", 1)[-1] for r in rows] == [
@@ -247,3 +261,20 @@ def test_ray_engine_without_ray_and_engine_flags(tmp_path, capsys, small_onnx, m
     table = pq.read_table(tmp_path / "out.parquet")
     assert code == 0 and table.column_names == ["id", "label", "score", "error"]
     assert table.column("label").to_pylist() == ["food"] and table.column("error").to_pylist() == [None]
+
+
+def test_output_to_a_fifo_is_written_in_place(small_onnx, tmp_path, capsys):
+    """-o /dev/null or a named pipe: written to, never renamed over."""
+    import stat
+    import threading
+    (tmp_path / "doc.txt").write_text("orbit moon")
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()), daemon=True)
+    reader.start()
+    code, _, err = run(capsys, "predict", small_onnx, tmp_path / "doc.txt", "-o", fifo, "--quiet")
+    reader.join(timeout=30)
+    assert code == 0, err
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert json.loads(got[0])["label"] == "space"

@@ -101,17 +101,15 @@ def test_sigkill_mid_training_then_resume(small_run, tmp_path):
 
 
 def test_sigkill_mid_export_leaves_no_partial_file(small_run, tmp_path):
+    """Killed while the model file is being written: the temporary is there, half done,
+    and the final path is not. (The child's fsync is slowed to hold it at that point.)"""
     out = tmp_path / "model.onnx"
-    proc = _fastnews("export", small_run / "run", "--output", out)
-    time.sleep(2.0)  # inside imports or tracing
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert not out.exists() or out.stat().st_size > 0 and _loads(out)
-
-
-def _loads(path):
-    from fastnews.infer import Classifier
-    return Classifier.load(path) is not None
+    slow_fsync = ("import os, sys, time; real = os.fsync; os.fsync = lambda fd: (time.sleep(60), real(fd)); "
+                  "from fastnews_cli.main import main; sys.exit(main(sys.argv[1:]))")
+    proc = subprocess.Popen([sys.executable, "-c", slow_fsync, "export", str(small_run / "run"), "--output", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _kill_when(proc, lambda: any(p.name.endswith("fastnews-tmp") for p in tmp_path.iterdir()))
+    assert not out.exists()
 
 
 def test_sigkill_mid_predict_leaves_no_partial_output(small_onnx, tmp_path):
