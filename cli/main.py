@@ -277,7 +277,9 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from fastnews.glove import GloveError
     from fastnews.infer import ModelFileError
     from fastnews.config import TrainError
-    errors = [CorpusError, GloveError, ModelFileError, TrainError, _Fail, OSError, ValueError]
+    from fastnews.output import OutputError
+    # Not ValueError as such: a bug that raises one must show as unexpected, with a hint.
+    errors = [CorpusError, GloveError, ModelFileError, TrainError, OutputError, _Fail, OSError]
     if "fastnews.ray_engine" in sys.modules:
         errors.append(sys.modules["fastnews.ray_engine"].RayMissing)
     if "fastnews.export" in sys.modules:

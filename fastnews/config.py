@@ -73,6 +73,8 @@ class TrainConfig:
 
     def __post_init__(self):
         self.kernel_sizes = tuple(int(k) for k in self.kernel_sizes)
+        if self.arch not in ("kim", "seed"):
+            raise TrainError(f"arch must be kim or seed, not {self.arch!r}")
 
     @property
     def min_len(self) -> int:

@@ -72,24 +72,26 @@ def to_onnx(run: LoadedRun, exporter: str = "dynamo") -> onnx.ModelProto:
     quiet = logging.getLogger("torch.onnx")  # it logs every torchvision op it cannot find
     level = quiet.level
     quiet.setLevel(logging.ERROR)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if exporter == "dynamo":
-            batch = torch.export.Dim("batch", min=1, max=1 << 20)
-            seq = torch.export.Dim("seq", min=cfg.min_len, max=1 << 20)
-            program = torch.onnx.export(model, (example,), dynamo=True, input_names=["ids"],
-                                        output_names=["logits"], opset_version=OPSET,
-                                        dynamic_shapes={"ids": {0: batch, 1: seq}}, verbose=False)
-            proto = program.model_proto
-        elif exporter == "torchscript":
-            buf = io.BytesIO()
-            torch.onnx.export(model, (example,), buf, dynamo=False, input_names=["ids"], output_names=["logits"],
-                              opset_version=OPSET, dynamic_axes={"ids": {0: "batch", 1: "seq"},
-                                                                 "logits": {0: "batch"}})
-            proto = onnx.load_from_string(buf.getvalue())
-        else:
-            raise ValueError(f"unknown exporter {exporter!r}; use dynamo or torchscript")
-    quiet.setLevel(level)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if exporter == "dynamo":
+                batch = torch.export.Dim("batch", min=1, max=1 << 20)
+                seq = torch.export.Dim("seq", min=cfg.min_len, max=1 << 20)
+                program = torch.onnx.export(model, (example,), dynamo=True, input_names=["ids"],
+                                            output_names=["logits"], opset_version=OPSET,
+                                            dynamic_shapes={"ids": {0: batch, 1: seq}}, verbose=False)
+                proto = program.model_proto
+            elif exporter == "torchscript":
+                buf = io.BytesIO()
+                torch.onnx.export(model, (example,), buf, dynamo=False, input_names=["ids"], output_names=["logits"],
+                                  opset_version=OPSET, dynamic_axes={"ids": {0: "batch", 1: "seq"},
+                                                                     "logits": {0: "batch"}})
+                proto = onnx.load_from_string(buf.getvalue())
+            else:
+                raise ValueError(f"unknown exporter {exporter!r}; use dynamo or torchscript")
+    finally:
+        quiet.setLevel(level)
     return proto
 
 

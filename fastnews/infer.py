@@ -84,7 +84,10 @@ class Classifier:
         self.session = session
         self.meta = meta
         self.labels: list[str] = list(meta["labels"])
-        self.tokenizer = Tokenizer.from_settings(meta["vocab"], meta["tokenizer"])
+        try:
+            self.tokenizer = Tokenizer.from_settings(meta["vocab"], meta["tokenizer"])
+        except (ValueError, TypeError) as exc:  # another split rule, or settings this version cannot read
+            raise ModelFileError(f"{source}: {exc}") from None
         self.keep_headers = bool(meta.get("preprocess", {}).get("keep_headers", False))
         self.batch_size = batch_size
         self.max_batch_tokens = max_batch_tokens
