@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import time
 
+from fastnews.artifact import corpus_options
 from fastnews.corpus import CorpusError, default_corpus_path, load_corpus
 from fastnews.metrics import report
 
@@ -48,10 +49,7 @@ def evaluate(model: str | os.PathLike, data: str | None = None, split: str = "te
         run = load_run(model)
         labels, prep = run.labels, run.checkpoint["train_config"]
         logits_of = lambda texts: run_logits(run, texts, batch_size)  # noqa: E731
-    splits = load_corpus(data or default_corpus_path(), keep_headers=prep.get("keep_headers", False),
-                         test_fraction=prep.get("test_fraction", 0.2), seed=prep.get("seed", 0),
-                         skip_unreadable=True, text_column=prep.get("text_column") or "text",
-                         label_column=prep.get("label_column") or "label")
+    splits = load_corpus(data or default_corpus_path(), skip_unreadable=True, **corpus_options(prep))
     for doc_id, reason in splits.skipped:
         if log is not None:
             log(f"skipped {doc_id}: {reason}")

@@ -18,7 +18,6 @@ PyTorch disagree by more than atol or on any argmax.
 from __future__ import annotations
 
 import io
-import json
 import logging
 import os
 import tempfile
@@ -33,7 +32,8 @@ import torch
 
 from fastnews import __version__
 from fastnews.atomic import write_bytes
-from fastnews.infer import META_PREFIX, make_session
+from fastnews.artifact import corpus_options, preprocess_of, write_metadata
+from fastnews.infer import make_session
 from fastnews.checkpoint import LoadedRun, load_run
 
 OPSET = 18
@@ -127,14 +127,6 @@ def parity_check(run: LoadedRun, model_bytes: bytes, atol: float = PARITY_ATOL, 
     return {"max_abs_diff": worst, "atol": atol, "argmax_equal": True, "rows": checked, "shapes": shapes}
 
 
-def _set_metadata(proto: onnx.ModelProto, meta: dict) -> None:
-    del proto.metadata_props[:]
-    for key, value in meta.items():
-        entry = proto.metadata_props.add()
-        entry.key = META_PREFIX + key
-        entry.value = json.dumps(value, ensure_ascii=False)
-
-
 def export(run_dir: str | os.PathLike, output: str | os.PathLike | None = None, exporter: str = "dynamo",
            quantize: str | None = None, data: str | None = None, log=print) -> ExportResult:
     """Write RUN_DIR's best model to output (default exports/<run>.onnx), parity checked.
@@ -152,14 +144,13 @@ def export(run_dir: str | os.PathLike, output: str | os.PathLike | None = None, 
     parity = parity_check(run, proto.SerializeToString())
     parity["exporter"] = exporter
     ckpt = run.checkpoint
-    _set_metadata(proto, {
+    write_metadata(proto, {
         "version": __version__,
         "labels": run.labels,
         "vocab": run.tokenizer.vocab,
         "tokenizer": run.tokenizer.settings(),
         # How the corpus was read and split, so that `evaluate` on this file scores the same split.
-        "preprocess": {k: ckpt["train_config"].get(k) for k in ("keep_headers", "test_fraction", "seed",
-                                                                  "text_column", "label_column")},
+        "preprocess": preprocess_of(ckpt["train_config"]),
         "model_config": run.model.config.to_dict(),
         "metrics": ckpt.get("metrics", {}),
         "parity": parity,
@@ -197,9 +188,7 @@ def quantize_int8(run: LoadedRun, fp32_path: Path, data: str | None = None, n_ca
     from fastnews.infer import Classifier
 
     cfg = run.checkpoint["train_config"]
-    splits = load_corpus(data or cfg.get("data") or default_corpus_path(), keep_headers=cfg.get("keep_headers", False),
-                         test_fraction=cfg.get("test_fraction", 0.2), seed=cfg.get("seed", 0),
-                         text_column=cfg.get("text_column", "text"), label_column=cfg.get("label_column", "label"))
+    splits = load_corpus(data or cfg.get("data") or default_corpus_path(), **corpus_options(cfg))
     rng = np.random.default_rng(0)
     pick = rng.choice(len(splits.train), size=min(n_calibration, len(splits.train)), replace=False)
     enc = run.tokenizer.encode([splits.train.texts[i] for i in pick])
@@ -252,7 +241,7 @@ def quantize_int8(run: LoadedRun, fp32_path: Path, data: str | None = None, n_ca
     size = 0
     while True:  # the size is part of the metadata it measures: settle on a fixed point
         figures["int8"]["size_bytes"] = size
-        _set_metadata(proto, meta)
+        write_metadata(proto, meta)
         model_bytes = proto.SerializeToString()
         if len(model_bytes) == size:
             break

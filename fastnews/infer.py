@@ -12,7 +12,6 @@ document, and a document's result does not depend on what it was batched with.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,31 +19,13 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from fastnews.artifact import REQUIRED_KEYS, ModelFileError, corpus_options, read_metadata
 from fastnews.corpus import clean
 from fastnews.tokenize import Tokenizer
 
-META_PREFIX = "fastnews."
-REQUIRED_KEYS = ("labels", "vocab", "tokenizer")
 # Documents classified together: memory is bounded by this, not by the input. The Ray
 # engine uses the same chunks, so both engines give onnxruntime the same batches.
 CHUNK = 4096
-
-
-class ModelFileError(ValueError):
-    """An .onnx file that fastnews cannot use; the message is one line for the user."""
-
-
-def read_metadata(session) -> dict:
-    """fastnews.* entries of the model's metadata_props, JSON-decoded."""
-    raw = session.get_modelmeta().custom_metadata_map
-    meta = {}
-    for key, value in raw.items():
-        if key.startswith(META_PREFIX):
-            try:
-                meta[key[len(META_PREFIX):]] = json.loads(value)
-            except json.JSONDecodeError:
-                raise ModelFileError(f"metadata {key} is not valid JSON") from None
-    return meta
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -88,7 +69,7 @@ class Classifier:
             self.tokenizer = Tokenizer.from_settings(meta["vocab"], meta["tokenizer"])
         except (ValueError, TypeError) as exc:  # another split rule, or settings this version cannot read
             raise ModelFileError(f"{source}: {exc}") from None
-        self.keep_headers = bool(meta.get("preprocess", {}).get("keep_headers", False))
+        self.keep_headers = corpus_options(meta.get("preprocess", {}))["keep_headers"]
         self.batch_size = batch_size
         self.max_batch_tokens = max_batch_tokens
         self._check_graph(source)
