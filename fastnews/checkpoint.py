@@ -11,6 +11,7 @@ export.py and the CLI's evaluate use this module; none of them imports train.py.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ import torch
 
 from fastnews.atomic import atomic_path
 from fastnews.config import TrainError
+from fastnews.distributed import World
 from fastnews.model import ModelConfig, TextCNN
 from fastnews.tokenize import Encoded, Tokenizer
 
@@ -108,3 +110,29 @@ def run_logits(run: LoadedRun, texts: list[str], batch_size: int = 256) -> np.nd
     """float32 [n, n_classes] from a loaded run, in PyTorch on the CPU."""
     split = Split.of(run.tokenizer, run.tokenizer.encode(texts), np.zeros(len(texts), np.int64), "cpu")
     return predict_logits(run.model, split, batch_size)
+
+
+def rng_state(np_rng: np.random.Generator, world: World) -> dict:
+    """RNG states for resume. numpy draws the batch order, the same on every rank; torch
+    draws dropout, different per rank, so under DDP every rank's state is kept, in rank
+    order. A collective call: every rank must make it."""
+    local = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        local["cuda"] = torch.cuda.get_rng_state() if world.enabled else torch.cuda.get_rng_state_all()
+    ranks = world.gather(local)
+    state = {**ranks[0], "numpy": json.dumps(np_rng.bit_generator.state)}
+    if world.enabled:
+        state["ranks"] = ranks
+    return state
+
+
+def set_rng_state(state: dict, np_rng: np.random.Generator, world: World) -> None:
+    ranks = state.get("ranks") or []
+    mine = ranks[world.rank] if len(ranks) == world.size else state
+    torch.set_rng_state(mine["torch"])
+    np_rng.bit_generator.state = json.loads(state["numpy"])
+    if "cuda" in mine and torch.cuda.is_available():
+        if isinstance(mine["cuda"], list):  # one state per visible device (a single process)
+            torch.cuda.set_rng_state_all(mine["cuda"])
+        else:
+            torch.cuda.set_rng_state(mine["cuda"])

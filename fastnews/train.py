@@ -34,7 +34,8 @@ import torch.nn.functional as F
 
 from fastnews import __version__
 from fastnews.atomic import remove_stale_temporaries, write_text
-from fastnews.checkpoint import RUN_FORMAT, Split, autocast, load_checkpoint, predict_logits, save
+from fastnews.checkpoint import (RUN_FORMAT, Split, autocast, load_checkpoint, predict_logits, rng_state, save,
+                                 set_rng_state)
 from fastnews.config import TrainConfig, TrainError
 from fastnews.corpus import Splits, default_corpus_path, load_corpus, stratified_split
 from fastnews.distributed import World, shutdown, world_from_env
@@ -106,7 +107,7 @@ def train(cfg: TrainConfig, resume: str | os.PathLike | None = None, progress: b
     progress = progress and s.world.is_main
     splits = prepare_data(s.cfg, s.log)
     s.cfg.data = splits.source  # record where the default corpus was found, for resume and export
-    glove = _ScratchVectors() if s.cfg.glove == "none" else load_glove(s.cfg.glove)  # fails fast, before tokenizing
+    glove = load_glove(s.cfg.glove)  # fails fast, before tokenizing
     tokenize_splits(s, splits, glove)
     opt, sched, step_model = build_model(s, glove)
     state = restore(s, opt, sched) if s.resumed else _Progress([], {"val_accuracy": -1.0, "epoch": 0}, None)
@@ -116,7 +117,7 @@ def train(cfg: TrainConfig, resume: str | os.PathLike | None = None, progress: b
         write_text(s.run_dir / "config.json", json.dumps(asdict(s.cfg), indent=1))
     np_rng = np.random.default_rng(s.cfg.seed)
     if s.resumed:
-        _set_rng_state(s.resumed["rng"], np_rng, s.world)
+        set_rng_state(s.resumed["rng"], np_rng, s.world)
     try:
         for epoch in range(state.start_epoch, s.cfg.epochs + 1):
             if state.stale() >= s.cfg.patience:
@@ -338,7 +339,7 @@ def record_epoch(s: _Session, state: _Progress, epoch: int, loss_sum: torch.Tens
 
 def save_checkpoint(s: _Session, state: _Progress, opt, sched, np_rng, epoch: int) -> None:
     """checkpoint.pt: the last finished epoch with everything --resume needs."""
-    rng = _rng_state(np_rng, s.world)  # collective: every rank takes part
+    rng = rng_state(np_rng, s.world)  # collective: every rank takes part
     if s.world.is_main:
         save({**s.header(), "state_dict": {k: v.cpu() for k, v in s.model.state_dict().items()},
               "best_state_dict": state.best_state, "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
@@ -377,46 +378,6 @@ def finish(s: _Session, state: _Progress, splits: Splits, glove: GloveStore) -> 
 
 # ---------------------------------------------------------------------------
 # Helpers.
-
-
-def _rng_state(np_rng: np.random.Generator, world: World) -> dict:
-    """RNG states for resume. numpy draws the batch order, the same on every rank; torch
-    draws dropout, different per rank, so under DDP every rank's state is kept, in rank
-    order. A collective call: every rank must make it."""
-    local = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        local["cuda"] = torch.cuda.get_rng_state() if world.enabled else torch.cuda.get_rng_state_all()
-    ranks = world.gather(local)
-    state = {**ranks[0], "numpy": json.dumps(np_rng.bit_generator.state)}
-    if world.enabled:
-        state["ranks"] = ranks
-    return state
-
-
-def _set_rng_state(state: dict, np_rng: np.random.Generator, world: World) -> None:
-    ranks = state.get("ranks") or []
-    mine = ranks[world.rank] if len(ranks) == world.size else state
-    torch.set_rng_state(mine["torch"])
-    np_rng.bit_generator.state = json.loads(state["numpy"])
-    if "cuda" in mine and torch.cuda.is_available():
-        if isinstance(mine["cuda"], list):  # one state per visible device (a single process)
-            torch.cuda.set_rng_state_all(mine["cuda"])
-        else:
-            torch.cuda.set_rng_state(mine["cuda"])
-
-
-class _ScratchVectors:
-    """--glove none: no pretrained vectors, the embeddings learned from scratch. Rows are
-    drawn N(0, s^2) with s = 0.69, the std of the default GloVe 6B 50d values, so that the
-    comparison with pretrained vectors changes only what the rows hold (Kim (2014) matched
-    his random vectors' variance to the pretrained ones the same way)."""
-    dim = 50
-    meta = {"source": "none"}
-
-    def embedding_matrix(self, vocab, n_special: int, seed: int = 0):
-        matrix = np.random.default_rng(seed).normal(0.0, 0.69, size=(n_special + vocab.size, self.dim))
-        matrix[0] = 0.0  # padding
-        return matrix.astype(np.float32), 0
 
 
 def _lr_lambda(total_steps: int, warmup: int):
