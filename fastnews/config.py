@@ -52,7 +52,7 @@ class TrainConfig:
     freeze_embeddings: bool = _opt(False, "do not fine-tune the GloVe vectors", "model")
     bow: bool = _opt(True, "add the sparse linear path of TF-IDF-weighted words and bigrams (sparse.py)", "model")
     bow_buckets: int = _opt(0, "hashed bigram buckets of the sparse path; 0 = words only", "model")
-    bow_dropout: float = _opt(0.0, "dropout of the sparse path's feature occurrences in training", "model")
+    bow_dropout: float = _opt(0.5, "dropout of the sparse path's feature occurrences in training", "model")
     min_df: int = _opt(2, "the sparse path ignores features seen in fewer training documents", "model")
     epochs: int = _opt(8, "passes over train, at most", "optimisation")
     batch_size: int = _opt(64, "documents per step (the global batch under DDP)", "optimisation")
@@ -61,9 +61,6 @@ class TrainConfig:
     bow_lr: float = _opt(3e-2, "learning rate of the sparse path's scores", "optimisation")
     weight_decay: float = _opt(1e-4, "AdamW weight decay (not on the embedding tables)", "optimisation")
     label_smoothing: float = _opt(0.0, "cross-entropy label smoothing", "optimisation")
-    ema: float = _opt(0.0, "keep and score an exponential moving average of the weights with this decay "
-                           "per step (0 = off)", "optimisation")
-    path_loss: float = _opt(0.0, "weight of each path's own loss beside the joint one", "optimisation")
     patience: int = _opt(3, "early stop after this many epochs without a better val accuracy", "optimisation")
     seed: int = _opt(0, "seeds the split, the batches and the weights", "optimisation")
     device: str = _opt("auto", "auto | cpu | cuda", "run")

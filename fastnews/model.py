@@ -90,10 +90,9 @@ class TextCNN(nn.Module):
         # that a 50-d convolution tends to wash out. Starts at zero.
         self.bow = SparseNgrams(c.n_ids, c.n_classes, c.bow_buckets, c.bow_dropout) if c.bow else None
 
-    def forward(self, ids: torch.Tensor, parts: bool = False):
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
         """ids: int64 (B, T), 0-padded after the words, T >= min_len -> logits (B, n_classes),
-        the sum of the CNN's and the sparse path's; with parts=True, the two (B, n_classes)
-        terms (the second None without a sparse path), for a loss on each."""
+        the sum of the CNN's and the sparse path's."""
         n_words = (ids != 0).sum(dim=1)  # (B,)
         n_eff = n_words.clamp(min=self.config.min_len)
         emb = self.embedding(ids)  # (B, T, E)
@@ -118,10 +117,9 @@ class TextCNN(nn.Module):
                     valid = torch.div(valid, 5, rounding_mode="floor")
             z = F.relu(self.hidden(self.dropout(h.amax(dim=2))))
         logits = self.out(self.dropout(z))
-        sparse = self.bow(ids).to(logits.dtype) if self.bow is not None else None
-        if parts:
-            return logits, sparse
-        return logits if sparse is None else logits + sparse
+        if self.bow is not None:
+            logits = logits + self.bow(ids).to(logits.dtype)
+        return logits
 
     def _conv(self, conv: nn.Conv1d, emb: torch.Tensor) -> torch.Tensor:
         """conv over the embedded words emb (B, T, E) -> (B, F, T - k + 1).

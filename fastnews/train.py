@@ -68,11 +68,6 @@ class _Session:
     names: list[str] | None = None        # label names
     n_found: int = 0                      # vocabulary words that have a GloVe vector
     model: TextCNN | None = None
-    ema: torch.optim.swa_utils.AveragedModel | None = None  # an average of the model's weights, with --ema
-
-    def scored(self) -> TextCNN:
-        """The weights that validation scores and the run keeps: the average, if any."""
-        return self.ema.module if self.ema is not None else self.model
 
     def header(self) -> dict:
         """What model.pt and checkpoint.pt both carry: everything inference needs but weights."""
@@ -127,7 +122,7 @@ def train(cfg: TrainConfig, resume: str | os.PathLike | None = None, progress: b
             record_epoch(s, state, epoch, loss_sum, seconds)
             save_checkpoint(s, state, opt, sched, np_rng, epoch)
             if on_epoch is not None and s.world.is_main:
-                on_epoch(epoch, s.scored(), s.tok)
+                on_epoch(epoch, s.model, s.tok)
     except KeyboardInterrupt:
         s.log(f"interrupted; the last finished epoch is saved. Continue with: fastnews train --resume {s.run_dir}")
         raise
@@ -219,9 +214,6 @@ def build_model(s: _Session, glove: GloveStore):
         train = s.data["train"]
         model.bow.set_idf(document_frequencies(model.bow, train.ids.cpu()), train.ids.shape[0], cfg.min_df)
     model.to(s.device)
-    if cfg.ema > 0:
-        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-        s.ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
     # Embedding tables (GloVe, and the sparse path's scores) get their own learning rate
     # and no weight decay: most rows are touched rarely, and decay would erase them.
     emb = [model.embedding.weight] if not cfg.freeze_embeddings else []
@@ -250,8 +242,6 @@ def restore(s: _Session, opt, sched) -> _Progress:
     s.model.load_state_dict(ckpt["state_dict"])
     opt.load_state_dict(ckpt["optimizer"])
     sched.load_state_dict(ckpt["scheduler"])
-    if s.ema is not None:
-        s.ema.load_state_dict(ckpt["ema"])
     s.log(f"resuming {s.run_dir} after epoch {ckpt['epoch']}")
     return _Progress(ckpt["history"], ckpt["best"], ckpt["best_state_dict"], ckpt["epoch"] + 1)
 
@@ -286,15 +276,14 @@ def train_epoch(s: _Session, step_model, opt, sched, np_rng, epoch: int, progres
         sel = torch.from_numpy(idx).to(s.device, non_blocking=True)
         x, y = train.ids[sel, :int(train.lengths[idx].max())], train.labels[sel]  # (b, width), (b,)
         with autocast(s.device):
-            shard_loss = _loss(step_model, x, y, cfg) * weight
+            shard_loss = F.cross_entropy(step_model(x).float(), y, label_smoothing=cfg.label_smoothing,
+                                         reduction="sum") * weight
         # The global batch's mean loss, once DDP averages the ranks' gradients.
         loss = shard_loss * (world.size / len(batch))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
-        if s.ema is not None:
-            s.ema.update_parameters(s.model)
         loss_sum += shard_loss.detach()
         bar.update(len(batch))
         if not bar.disable and step % 32 == 0:  # rank 0's shard
@@ -303,26 +292,13 @@ def train_epoch(s: _Session, step_model, opt, sched, np_rng, epoch: int, progres
     return loss_sum, time.perf_counter() - t0
 
 
-def _loss(step_model, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
-    """Summed cross-entropy of the joint logits; with path_loss > 0, plus that weight times
-    each path's own cross-entropy, so that neither path leans on the other to fit train."""
-    def ce(logits):
-        return F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing, reduction="sum")
-    if cfg.path_loss <= 0:
-        return ce(step_model(x))
-    cnn, sparse = step_model(x, parts=True)
-    if sparse is None:
-        return ce(cnn)
-    return ce(cnn + sparse) + cfg.path_loss * (ce(cnn) + ce(sparse))
-
-
 def record_epoch(s: _Session, state: _Progress, epoch: int, loss_sum: torch.Tensor, seconds: float) -> None:
     """Validation accuracy (sharded like training, counts summed across ranks), the
     history row, and the best weights so far (written to model.pt when they improve)."""
     world, val = s.world, s.data["val"]
     n_train, n_val = s.data["train"].ids.shape[0], val.ids.shape[0]
     mine = val.rows(np.arange(world.rank, n_val, world.size))
-    right = (torch.from_numpy(predict_logits(s.scored(), mine).argmax(1)).to(s.device) == mine.labels).sum()
+    right = (torch.from_numpy(predict_logits(s.model, mine).argmax(1)).to(s.device) == mine.labels).sum()
     totals = world.all_sum(torch.stack([loss_sum.float(), right.float()]))
     train_loss, val_acc = float(totals[0]) / n_train, float(totals[1]) / n_val
     state.history.append({"epoch": epoch, "train_loss": train_loss, "val_accuracy": val_acc,
@@ -330,7 +306,7 @@ def record_epoch(s: _Session, state: _Progress, epoch: int, loss_sum: torch.Tens
     improved = val_acc > state.best["val_accuracy"]
     if improved:
         state.best = {"val_accuracy": val_acc, "epoch": epoch}
-        state.best_state = {k: v.detach().cpu().clone() for k, v in s.scored().state_dict().items()}
+        state.best_state = {k: v.detach().cpu().clone() for k, v in s.model.state_dict().items()}
         if world.is_main:
             save({**s.header(), "state_dict": state.best_state, "epoch": epoch}, s.run_dir / "model.pt")
     s.log(f"epoch {epoch:2d}  loss {train_loss:.4f}  val acc {val_acc:.4f}{' *' if improved else '  '} "
@@ -343,8 +319,7 @@ def save_checkpoint(s: _Session, state: _Progress, opt, sched, np_rng, epoch: in
     if s.world.is_main:
         save({**s.header(), "state_dict": {k: v.cpu() for k, v in s.model.state_dict().items()},
               "best_state_dict": state.best_state, "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-              "rng": rng, "epoch": epoch, "history": state.history, "best": state.best,
-              **({"ema": s.ema.state_dict()} if s.ema is not None else {})},
+              "rng": rng, "epoch": epoch, "history": state.history, "best": state.best},
              s.run_dir / "checkpoint.pt")
 
 
