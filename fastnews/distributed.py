@@ -35,10 +35,11 @@ class World:
     size: int = 1
     local_rank: int = 0
     local_size: int = 1
+    launched: bool = False  # under torchrun, even as its only process (--nproc 1: NCCL with one GPU)
 
     @property
     def enabled(self) -> bool:
-        return self.size > 1
+        return self.size > 1 or self.launched
 
     @property
     def is_main(self) -> bool:
@@ -77,7 +78,7 @@ def world_from_env() -> World:
     env = os.environ
     size = int(env.get("WORLD_SIZE", "1"))
     return World(rank=int(env.get("RANK", "0")), size=size, local_rank=int(env.get("LOCAL_RANK", "0")),
-                 local_size=int(env.get("LOCAL_WORLD_SIZE", str(size))))
+                 local_size=int(env.get("LOCAL_WORLD_SIZE", str(size))), launched="LOCAL_RANK" in env)
 
 
 def init(world: World, device: torch.device) -> torch.device:
