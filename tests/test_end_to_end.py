@@ -12,8 +12,9 @@ import pytest
 pytestmark = pytest.mark.slow
 
 # Accuracy floor for the short CI run below (2 epochs of the default recipe on
-# 20news-bydate). Measured well above this; a drop below means a real regression.
-E2E_FLOOR = 0.70
+# 20news-bydate, headers dropped): measured 0.8226 (bench/accuracy.py, 2026-12-03); the
+# full default reaches 0.830. A drop below the floor is a real regression.
+E2E_FLOOR = 0.80
 
 
 def fastnews(*args, stdin=None, check=True):
