@@ -49,6 +49,10 @@ class _PackageStamp:
         return kernel_stamp()
 
 
+class UserProvidedLocator(_PackageStamp, caching.UserProvidedCacheLocator):
+    pass  # NUMBA_CACHE_DIR, when set, as numba's own order has it
+
+
 class InTreeLocator(_PackageStamp, caching.InTreeCacheLocator):
     pass
 
@@ -57,5 +61,6 @@ class UserWideLocator(_PackageStamp, caching.UserWideCacheLocator):
     pass
 
 
+LOCATORS = (UserProvidedLocator, InTreeLocator, UserWideLocator)
 if InTreeLocator not in caching.CacheImpl._locator_classes:
-    caching.CacheImpl._locator_classes[:0] = [InTreeLocator, UserWideLocator]
+    caching.CacheImpl._locator_classes[:0] = list(LOCATORS)

@@ -21,7 +21,7 @@ def test_every_cached_kernel_uses_the_package_stamp():
     assert len(kernels) > 30
     for name, kernel in kernels.items():
         locator = kernel._cache._impl.locator
-        assert isinstance(locator, (_kernel_cache.InTreeLocator, _kernel_cache.UserWideLocator)), name
+        assert isinstance(locator, _kernel_cache.LOCATORS), name
 
 
 def test_editing_a_callee_changes_the_callers_stamp(tmp_path, monkeypatch):
