@@ -145,6 +145,9 @@ def _add_predict(sub) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="file, folder (recursive), .tar.gz/.zip archive, or - for one document per stdin line")
     p.add_argument("--output", "-o", default=None, help="write here (atomically) instead of stdout")
+    p.add_argument("--resume", action="store_true",
+                   help="with --output (JSONL or CSV): continue a killed run from its last complete chunk "
+                        "(OUTPUT.partial and OUTPUT.partial.json); refused if the model, inputs or options differ")
     p.add_argument("--format", choices=["jsonl", "csv", "parquet"], default=None,
                    help="default: from --output's suffix (.csv, .parquet), else jsonl; parquet needs pyarrow and --output")
     p.add_argument("--batch-size", type=int, default=256, help="documents per onnxruntime call (default: 256)")
@@ -174,8 +177,12 @@ def _predict(args) -> int:
     if args.format == "parquet" and not args.output:
         raise _Usage("--format parquet writes a file: give --output")
     fmt = output_format(args.output, args.format)
+    if args.resume and (not args.output or fmt == "parquet" or args.engine == "ray"):
+        raise _Usage("--resume needs --output as JSONL or CSV, and the local engine")
     clf = Classifier.load(args.model, threads=args.threads, batch_size=args.batch_size)
     k = min(args.top_k, len(clf.labels))
+    if args.resume:
+        return _predict_resumable(args, clf, fmt, k)
     if args.engine == "ray":
         from fastnews.ray_engine import classify_with_ray
         rows = classify_with_ray(args.model, args.inputs, k=k, max_bytes=args.max_bytes, address=args.address,
@@ -191,6 +198,20 @@ def _predict(args) -> int:
     seconds = time.perf_counter() - t0
     if not args.quiet:
         _log(f"{n} documents, {n - n_err} classified, {n_err} errors, {seconds:.2f}s ({n / max(seconds, 1e-9):.0f} docs/s)")
+    return EXIT_ROW_ERRORS if n_err else EXIT_OK
+
+
+def _predict_resumable(args, clf, fmt: str, k: int) -> int:
+    from fastnews.corpus import iter_documents
+    from fastnews.resume import ResumableOutput, fingerprint
+    job = fingerprint(args.model, args.inputs, {"format": fmt, "k": k, "max_bytes": args.max_bytes})
+    out = ResumableOutput(args.output, job, resume=True)
+    if out.rows and not args.quiet:
+        _log(f"resuming {args.output}: {out.rows} documents were done")
+    docs = out.skip_done(iter_documents(args.inputs, max_bytes=args.max_bytes, lazy=True), args.max_bytes)
+    n, n_err = out.write(clf.classify(docs, k=k), fmt, k)
+    if not args.quiet:
+        _log(f"{n} documents, {n - n_err} classified, {n_err} errors, in {args.output}")
     return EXIT_ROW_ERRORS if n_err else EXIT_OK
 
 

@@ -25,12 +25,13 @@ class OutputError(ValueError):
 class TextWriter:
     """JSONL or CSV rows to an open text file."""
 
-    def __init__(self, fh, fmt: str, k: int):
+    def __init__(self, fh, fmt: str, k: int, header: bool = True):
         self.fh, self.fmt, self.k = fh, fmt, k
         if fmt == "csv":
             import csv
             self.csv = csv.writer(fh)
-            self.csv.writerow(["id", "label", "score", "error"])
+            if header:
+                self.csv.writerow(["id", "label", "score", "error"])
 
     def write(self, row: Row) -> None:
         if self.fmt == "csv":

@@ -19,7 +19,8 @@ def interrupt_at_epoch_stop(*args, **kwargs):
 
 tr.bucketed_batches = interrupt_at_epoch_stop
 try:
-    tr.train(TrainConfig(data=data, out=out, epochs=3, dropout=0.0, batch_size=batch_size, patience=10),
+    tr.train(TrainConfig(data=data, out=out, epochs=3, dropout=0.0, bow_dropout=0.0,
+                         batch_size=batch_size, patience=10),
              progress=False)
 except KeyboardInterrupt:
     sys.exit(130)

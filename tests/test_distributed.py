@@ -61,7 +61,7 @@ def _params(run: Path) -> dict:
 
 def test_two_gloo_processes_match_one_process(slice_of_news20, tmp_path):
     b = _batch_size_with_a_lonely_last_document(slice_of_news20)
-    common = ["--data", str(slice_of_news20), "--epochs", "3", "--dropout", "0", "--batch-size", str(b),
+    common = ["--data", str(slice_of_news20), "--epochs", "3", "--dropout", "0", "--bow-dropout", "0", "--batch-size", str(b),
               "--patience", "10", "--quiet"]
     one = _train([*common, "--out", str(tmp_path / "one")], tmp_path)
     assert one.returncode == 0, one.stderr[-2000:]
@@ -85,8 +85,8 @@ def test_two_gloo_processes_match_one_process(slice_of_news20, tmp_path):
 
 def test_an_interrupted_ddp_run_resumes_to_the_same_result(slice_of_news20, tmp_path):
     b = _batch_size_with_a_lonely_last_document(slice_of_news20)
-    whole = _train(["--data", str(slice_of_news20), "--epochs", "3", "--dropout", "0", "--batch-size", str(b),
-                    "--patience", "10", "--quiet", "--out", str(tmp_path / "whole"), "--nproc", "2"], tmp_path)
+    whole = _train(["--data", str(slice_of_news20), "--epochs", "3", "--dropout", "0", "--bow-dropout", "0",
+                    "--batch-size", str(b), "--patience", "10", "--quiet", "--out", str(tmp_path / "whole"), "--nproc", "2"], tmp_path)
     assert whole.returncode == 0, whole.stderr[-2000:]
 
     worker = Path(__file__).with_name("ddp_interrupted.py")
