@@ -8,6 +8,9 @@ any length, unlike AdaptiveMaxPool1d(k)):
 * ``seed``: the original recipe's stack, three blocks of Conv1d(128, 5) + ReLU +
   MaxPool(5), then Dense(128) + ReLU and the output layer.
 
+With ``bow`` (the default recipe), the sparse path of sparse.py adds its TF-IDF-weighted
+class scores of the same ids to the CNN's logits; the two are trained jointly.
+
 Padding never changes a result: the input ids are padded with 0 after the words,
 the true length is recovered in the graph as the number of non-zero ids, and every
 position whose receptive field reaches past max(length, min_len) is zeroed before
