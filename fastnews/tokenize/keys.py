@@ -29,6 +29,8 @@ _MIX2 = np.uint64(0xC4CEB9FE1A85EC53)
 # and COUNT. hi == 0 marks an empty slot (no key has it: a word has at least one byte).
 # Linear probing from _home. It is the one layout for counting and for lookups; the
 # merged table of all words (vocab._WordTable) keeps int32 slots instead, for its size.
+# _find is the probe; the two ASCII word loops (count._count_docs, encode._encode_docs)
+# write it out, because the shared helper cost them 5-11 % (bench/RESULTS.md).
 
 
 @nb.njit(cache=True, inline="always")
