@@ -73,8 +73,7 @@ if cpu.exists() and report["train"]:
     report["accuracy_gap_points"] = round(100 * (report["train"]["test_accuracy"] - cpu_acc), 2)
 parity = [l for l in log.splitlines() if l.startswith("parity vs PyTorch")]
 report["export_parity"] = parity[-1] if parity else None
-first_epochs = [e["seconds"] for e in (report["train"] or {"epochs": []})["epochs"][1:]]
-report["epoch_seconds_after_the_first"] = first_epochs
+report["epoch_seconds_after_the_first"] = [e["seconds"] for e in (report["train"] or {"epochs": []})["epochs"][1:]]
 report["ok"] = all(s["exit"] == 0 for s in steps.values())
 (out / "cuda_check.json").write_text(json.dumps(report, indent=1))
 print(json.dumps({"ok": report["ok"], "steps": {k: v["exit"] for k, v in steps.items()}}))

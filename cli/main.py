@@ -174,9 +174,11 @@ def _predict(args) -> int:
         raise _Usage("--top-k and --batch-size must be at least 1")
     if args.engine != "ray" and (args.address or args.workers):
         raise _Usage("--address and --workers are for --engine ray")
-    if args.format == "parquet" and not args.output:
-        raise _Usage("--format parquet writes a file: give --output")
-    fmt = output_format(args.output, args.format)
+    from fastnews.output import OutputError
+    try:
+        fmt = output_format(args.output, args.format)
+    except OutputError as exc:
+        raise _Usage(str(exc)) from None
     if args.resume and (not args.output or fmt == "parquet" or args.engine == "ray"):
         raise _Usage("--resume needs --output as JSONL or CSV, and the local engine")
     clf = Classifier.load(args.model, threads=args.threads, batch_size=args.batch_size)
@@ -205,7 +207,7 @@ def _predict_resumable(args, clf, fmt: str, k: int) -> int:
     from fastnews.corpus import iter_documents
     from fastnews.resume import ResumableOutput, fingerprint
     job = fingerprint(args.model, args.inputs, {"format": fmt, "k": k, "max_bytes": args.max_bytes})
-    out = ResumableOutput(args.output, job, resume=True)
+    out = ResumableOutput(args.output, job)
     if out.rows and not args.quiet:
         _log(f"resuming {args.output}: {out.rows} documents were done")
     docs = out.skip_done(iter_documents(args.inputs, max_bytes=args.max_bytes, lazy=True), args.max_bytes)

@@ -94,7 +94,7 @@ def output_format(output: str | None, fmt: str | None) -> str:
     if fmt not in FORMATS:
         raise OutputError(f"unknown output format {fmt!r}; use {', '.join(FORMATS)}")
     if fmt == "parquet" and not output:
-        raise OutputError("parquet output is a file: give an output path")
+        raise OutputError("parquet output is a file: give --output (an output path)")
     return fmt
 
 

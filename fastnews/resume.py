@@ -18,7 +18,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Iterable, Iterator
 
 from fastnews.atomic import write_text
 from fastnews.corpus import FileRef
@@ -36,12 +36,13 @@ def fingerprint(model: str | os.PathLike, inputs: list[str], options: dict) -> s
 class ResumableOutput:
     """FILE.partial and its journal; see the module docstring."""
 
-    def __init__(self, output: str | os.PathLike, job: str, resume: bool):
+    def __init__(self, output: str | os.PathLike, job: str):
+        """Picks up FILE.partial where its journal left it, if the journal is this job's."""
         self.final = Path(output)
         self.partial = self.final.with_name(self.final.name + ".partial")
         self.journal = self.final.with_name(self.final.name + ".partial.json")
         self.job, self.rows, self.bytes, self.errors, self.ids = job, 0, 0, 0, hashlib.sha256()
-        if resume and self.journal.exists() and self.partial.exists():
+        if self.journal.exists() and self.partial.exists():
             state = json.loads(self.journal.read_text())
             if state.get("job") != job:
                 raise OutputError(f"{self.partial} is from a run with another model, other inputs or other options; "
@@ -66,8 +67,7 @@ class ResumableOutput:
         for doc_id, data in it:
             yield doc_id, data.read(max_bytes) if isinstance(data, FileRef) else data
 
-    def write(self, rows: Iterable[Row], fmt: str, k: int, on_row: Callable[[Row], None] | None = None
-              ) -> tuple[int, int]:
+    def write(self, rows: Iterable[Row], fmt: str, k: int) -> tuple[int, int]:
         """Write the rows after the done ones, a journal entry per CHUNK rows; then rename.
         Returns (rows, error rows) of the whole output."""
         if self.rows:
@@ -79,8 +79,6 @@ class ResumableOutput:
                 self.rows += 1
                 self.ids.update(row.id.encode("utf-8", "surrogatepass") + b"\n")
                 self.errors += row.error is not None
-                if on_row is not None:
-                    on_row(row)
                 if self.rows % CHUNK == 0:
                     self._commit(fh)
             self._commit(fh)

@@ -32,15 +32,17 @@ def rows_of(out):
 
 def _predict_peak_growth(model, folder) -> int:
     """KiB the peak RSS of a fresh process grows by while it predicts folder, after it
-    has loaded the model and classified one document (a process's own high-water mark:
-    one that has run other tests would hide the growth)."""
+    has loaded the model and classified one document. The peak is the process's own VmHWM
+    (Linux): ru_maxrss would carry over the high-water mark of the pytest process that
+    forked it, and hide any growth."""
     import subprocess
     import sys
-    code = ("import resource, sys; from fastnews.infer import Classifier; from fastnews_cli.main import main; "
-            f"Classifier.load({str(model)!r}).predict('warm up'); "
-            "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; "
-            f"main(['predict', {str(model)!r}, {str(folder)!r}, '--max-bytes', '1000', '--quiet', '-o', {str(folder.parent / 'out.jsonl')!r}]); "
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)")
+    code = ("import re, sys; from pathlib import Path; from fastnews.infer import Classifier; "
+            "from fastnews_cli.main import main; "
+            "hwm = lambda: int(re.search(r'VmHWM:\\s+(\\d+)', Path('/proc/self/status').read_text())[1]); "
+            f"Classifier.load({str(model)!r}).predict('warm up'); before = hwm(); "
+            f"main(['predict', {str(model)!r}, {str(folder)!r}, '--max-bytes', '1000', '--quiet', "
+            f"'-o', {str(folder.parent / 'out.jsonl')!r}]); print(hwm() - before)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     return int(done.stdout.split()[-1])

@@ -72,11 +72,8 @@ def test_an_actor_loads_the_model_once(small_onnx, tmp_path, local_ray, monkeypa
                 self.sessions += 1
                 return real(*a, **k)
 
-            infer.make_session = counted
-            try:
-                super().__init__(*args)
-            finally:
-                infer.make_session = real
+            infer.make_session = counted  # for the actor's life: a session built per batch would count too
+            super().__init__(*args)
 
         def __call__(self, batch):
             out = super().__call__(batch)

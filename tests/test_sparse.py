@@ -53,9 +53,11 @@ def test_document_frequencies_and_idf_match_the_twin(n_buckets):
             want[f] += 1
     want[0] = df[0]  # padding: counted or not, it weighs nothing
     np.testing.assert_array_equal(df, want)
+    df[3], df[4] = 1, 0  # one feature seen in a single document, one never seen
     path.set_idf(torch.from_numpy(df), len(docs), min_df=2)
     idf = path.idf.numpy()
-    assert idf[0] == 0 and all(idf[f] == 0 for f in range(1, len(df)) if df[f] < 2)
+    assert idf[0] == 0 and idf[3] == 0 and idf[4] == 0
+    assert all(idf[f] == 0 for f in range(1, len(df)) if df[f] < 2)
     f = int(np.argmax(df[1:])) + 1
     assert idf[f] == pytest.approx(np.log((1 + len(docs)) / (1 + df[f])) + 1)
 

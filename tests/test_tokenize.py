@@ -85,6 +85,16 @@ def test_char_tables_match_python_on_every_code_point():
         assert all(bool(is_sep[ord(c)]) == bool(is_sep[cp]) for c in low)
 
 
+def test_min_count_keeps_the_words_seen_often_enough():
+    """The vocabulary is the most frequent words, and only those seen min_count times."""
+    texts = ["alpha beta beta gamma", "beta gamma delta", "epsilon alpha"]
+    counts = Counter(w for t in texts for w in naive.split(t))
+    tok, enc = Tokenizer.fit_encode(texts, 100, TokenizerConfig(max_len=4), min_count=2)
+    assert tok.vocab == [w for w in naive.fit_vocab(texts, top=100) if counts[w] >= 2] == ["beta", "alpha", "gamma"]
+    assert enc.ids[2].tolist() == [1, 3, 0, 0]  # "epsilon" is unknown, "alpha" is id 3
+    assert Tokenizer.fit(texts, 2, min_count=2).vocab == ["beta", "alpha"]
+
+
 def test_thread_count_and_chunks_do_not_change_ids(news20):
     """One thread or all, one chunk or a chunk per text: the same vocabulary (each chunk
     is counted on its own and the counts merged afterwards) and the same ids."""
