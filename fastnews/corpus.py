@@ -59,8 +59,9 @@ def decode(data: bytes) -> str:
 
 def strip_headers(text: str) -> str:
     """Drop the lines up to the first blank line when they look like ``Key: value`` headers
-    (continuation lines, which start with whitespace, are part of a header)."""
-    text_n = text.replace("\r\n", "\n") if "\r" in text[:4096] else text
+    (continuation lines, which start with whitespace, are part of a header). Line ends
+    are "\n" or "\r\n"; textgraph.py writes the same rule as RE2 patterns."""
+    text_n = text.replace("\r\n", "\n") if "\r" in text else text
     head, sep, body = text_n.partition("\n\n")
     if not sep or not _HEADER_LINE.match(head):
         return text

@@ -44,6 +44,8 @@ def evaluate(model: str | os.PathLike, data: str | None = None, split: str = "te
         from fastnews.infer import Classifier
         clf = Classifier.load(model, threads=threads, batch_size=batch_size)
         labels, prep, logits_of = clf.labels, clf.meta.get("preprocess", {}), clf.logits
+        if clf.text_input:  # the graph drops the header block itself: give it the documents whole
+            prep = {**prep, "keep_headers": True}
     else:
         from fastnews.checkpoint import load_run, run_logits
         run = load_run(model)

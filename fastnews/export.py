@@ -50,6 +50,7 @@ class ExportResult:
     parity: dict
     size_bytes: int
     int8: dict | None = None  # quantization figures, when asked for
+    text_path: Path | None = None  # the text-in graph, when written
 
 
 def _example(n_ids: int, batch: int, seq: int, rng: np.random.Generator, lengths=None) -> np.ndarray:
@@ -128,9 +129,11 @@ def parity_check(run: LoadedRun, model_bytes: bytes, atol: float = PARITY_ATOL, 
 
 
 def export(run_dir: str | os.PathLike, output: str | os.PathLike | None = None, exporter: str = "dynamo",
-           quantize: str | None = None, data: str | None = None, log=print) -> ExportResult:
+           quantize: str | None = None, data: str | None = None, text: bool = True, log=print) -> ExportResult:
     """Write RUN_DIR's best model to output (default exports/<run>.onnx), parity checked.
-    quantize="int8" also writes <output stem>.int8.onnx (see quantize_int8)."""
+    text=True also writes the text-in graph <output stem>.text.onnx (textgraph.py);
+    quantize="int8" also writes <output stem>.int8.onnx (see quantize_int8), and with
+    text its .int8.text.onnx."""
     run_dir = Path(run_dir)
     run = load_run(run_dir)
     name = run_dir.name if run_dir.is_dir() else run_dir.parent.name
@@ -144,8 +147,9 @@ def export(run_dir: str | os.PathLike, output: str | os.PathLike | None = None, 
     parity = parity_check(run, proto.SerializeToString())
     parity["exporter"] = exporter
     ckpt = run.checkpoint
-    write_metadata(proto, {
+    meta = {
         "version": __version__,
+        "input": "ids",
         "labels": run.labels,
         "vocab": run.tokenizer.vocab,
         "tokenizer": run.tokenizer.settings(),
@@ -156,7 +160,8 @@ def export(run_dir: str | os.PathLike, output: str | os.PathLike | None = None, 
         "parity": parity,
         "opset": OPSET,
         "torch": str(torch.__version__),
-    })
+    }
+    write_metadata(proto, meta)
     proto.producer_name = "fastnews"
     proto.producer_version = __version__
     model_bytes = proto.SerializeToString()
@@ -165,14 +170,37 @@ def export(run_dir: str | os.PathLike, output: str | os.PathLike | None = None, 
     log(f"parity vs PyTorch: max |diff| {parity['max_abs_diff']:.2e} (atol {PARITY_ATOL:g}), argmax equal on "
         f"{parity['rows']} rows at shapes {parity['shapes']}")
     result = ExportResult(output, parity, len(model_bytes))
+    if text:
+        result.text_path = write_text_graph(proto, output, run, meta, log)
     if quantize == "int8":
-        result.int8 = quantize_int8(run, output, data=data, log=log)
+        result.int8 = quantize_int8(run, output, data=data, text=text, log=log)
     log(f"next: fastnews predict {result.int8['path'] if quantize else output} some/folder/ > predictions.jsonl")
     return result
 
 
+def write_text_graph(ids_proto: onnx.ModelProto, ids_path: Path, run: LoadedRun, meta: dict, log=print) -> Path:
+    """<ids_path stem>.text.onnx: the ids graph behind textgraph.py's text input, checked
+    against the numba tokenizer + ids graph (ParityError) before it is written."""
+    from fastnews.textgraph import add_text_input, text_parity_check
+    keep_headers = corpus_options(meta["preprocess"])["keep_headers"]
+    proto = add_text_input(ids_proto, run.tokenizer, run.labels, keep_headers)
+    try:
+        parity = text_parity_check(proto.SerializeToString(), ids_proto.SerializeToString(), run.tokenizer,
+                                   run.labels, keep_headers, PARITY_ATOL)
+    except ValueError as exc:
+        raise ParityError(str(exc)) from None
+    write_metadata(proto, {**meta, "input": "text", "text_parity": parity})
+    out = ids_path.with_name(ids_path.stem + ".text.onnx")
+    model_bytes = proto.SerializeToString()
+    write_bytes(out, model_bytes)
+    log(f"wrote {out} ({len(model_bytes) / 1e6:.1f} MB, text in: header rule, tokenizer and vocabulary in the graph); "
+        f"parity vs the tokenizer + ids graph: max |diff| {parity['max_abs_diff']:.2e}, same labels on "
+        f"{parity['texts']} sample texts")
+    return out
+
+
 def quantize_int8(run: LoadedRun, fp32_path: Path, data: str | None = None, n_calibration: int = 512,
-                  log=print) -> dict:
+                  text: bool = False, log=print) -> dict:
     """Static int8 quantization (QDQ, per-channel weights) of the convolutions and both
     embedding tables, calibrated on training documents, never test ones. The corpus is
     the run's own unless data names another with the same classes.
@@ -247,6 +275,8 @@ def quantize_int8(run: LoadedRun, fp32_path: Path, data: str | None = None, n_ca
             break
         size = len(model_bytes)
     write_bytes(out, model_bytes)
+    if text:
+        figures["text_path"] = str(write_text_graph(proto, out, run, meta, log))
     f32, i8 = figures["fp32"], figures["int8"]
     log(f"wrote {out}: int8 accuracy {i8['accuracy']:.4f} vs fp32 {f32['accuracy']:.4f}, argmax agreement "
         f"{agreement:.2%}, {i8['size_bytes'] / 1e6:.1f} MB vs {f32['size_bytes'] / 1e6:.1f} MB, "

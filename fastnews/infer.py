@@ -20,7 +20,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from fastnews.artifact import REQUIRED_KEYS, ModelFileError, corpus_options, read_metadata
-from fastnews.corpus import clean
+from fastnews.corpus import clean, decode
 from fastnews.tokenize import Tokenizer
 
 # Documents classified together: memory is bounded by this, not by the input. The Ray
@@ -70,6 +70,8 @@ class Classifier:
         except (ValueError, TypeError) as exc:  # another split rule, or settings this version cannot read
             raise ModelFileError(f"{source}: {exc}") from None
         self.keep_headers = corpus_options(meta.get("preprocess", {}))["keep_headers"]
+        # A text-in graph (textgraph.py) tokenizes, and drops the header block, itself.
+        self.text_input = session.get_inputs()[0].type == "tensor(string)"
         self.batch_size = batch_size
         self.max_batch_tokens = max_batch_tokens
         self._check_graph(source)
@@ -79,6 +81,8 @@ class Classifier:
         vocabulary that does not fit the embedding fails here, not mid-job."""
         cfg = self.tokenizer.config
         probe = np.full((1, max(cfg.min_len, 1)), self.tokenizer.n_ids - 1, np.int64)
+        if self.text_input:
+            probe = np.array([self.tokenizer.vocab[-1] if self.tokenizer.vocab else ""], dtype=object)
         try:
             out = self.session.run(None, {self.session.get_inputs()[0].name: probe})[0]
         except Exception as exc:
@@ -95,7 +99,7 @@ class Classifier:
         try:
             session = make_session(path, threads)
         except Exception as exc:
-            raise ModelFileError(f"{path}: not a loadable ONNX model ({str(exc).splitlines()[0][:160]})") from None
+            raise ModelFileError(f"{path}: {_load_failure(str(exc))}") from None
         return cls(session, read_metadata(session), str(path), batch_size)
 
     # -- arrays in, arrays out --------------------------------------------------
@@ -121,7 +125,21 @@ class Classifier:
             start = stop
         return out
 
+    def logits_from_texts(self, texts: list[str]) -> np.ndarray:
+        """float32 [n, n_classes] from a text-in graph, in batches of similar length."""
+        out = np.empty((len(texts), len(self.labels)), np.float32)
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        for start in range(0, len(texts), self.batch_size):
+            idx = order[start:start + self.batch_size]
+            batch = np.array([texts[i] for i in idx], dtype=object)
+            out[idx] = self.session.run(["logits"], {"text": batch})[0]
+        return out
+
     def logits(self, texts: list[str]) -> np.ndarray:
+        """Logits of texts as classify_batch prepares them: header block dropped (for an
+        ids graph, beforehand; a text graph drops it itself)."""
+        if self.text_input:
+            return self.logits_from_texts(list(texts))
         enc = self.tokenizer.encode(texts)
         return self.logits_from_ids(enc.ids, enc.lengths)
 
@@ -171,11 +189,10 @@ class Classifier:
             if b"\x00" in data[:8192]:  # text never holds NUL; this is a binary file
                 rows[i].error = "binary content (NUL bytes)"
                 continue
-            texts.append(clean(data, self.keep_headers))
+            texts.append(decode(data) if self.text_input else clean(data, self.keep_headers))
             where.append(i)
         if texts:
-            enc = self.tokenizer.encode(texts)
-            probs = softmax(self.logits_from_ids(enc.ids, enc.lengths))
+            probs = softmax(self.logits(texts))
             top = np.argsort(-probs, axis=1, kind="stable")[:, :k]
             scores = np.take_along_axis(probs, top, axis=1)
             # A document with no words (only headers, say) still gets the model's answer
@@ -184,6 +201,17 @@ class Classifier:
                 rows[i].labels = [self.labels[c] for c in top[j]]
                 rows[i].scores = [float(s) for s in scores[j]]
         return rows
+
+
+def _load_failure(message: str) -> str:
+    """One line for an onnxruntime load error, naming the operator it cannot run."""
+    import re
+    import onnxruntime as ort
+    op = re.search(r"implementation for (\S+?\(\d+\))|([\w.]+:\w+\(-?\d+\)) is not a registered", message)
+    if op:
+        return (f"this onnxruntime ({ort.__version__}) cannot run operator {op.group(1) or op.group(2)}; "
+                "use a newer onnxruntime, or export with --no-text for the ids graph")
+    return f"not a loadable ONNX model ({message.splitlines()[0][:160]})"
 
 
 def describe_error(exc: Exception) -> str:
