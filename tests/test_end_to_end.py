@@ -3,10 +3,13 @@ train briefly -> export (parity checked) -> predict a folder -> evaluate both ba
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytestmark = pytest.mark.slow
@@ -92,17 +95,65 @@ def test_export_predict_evaluate(trained, exported, news20_path, tmp_path):
     assert rows[0]["label"] == "sci.space" and rows[1] == {"id": "stdin:2", "error": "empty document"}
 
 
-def test_ray_engine_writes_what_the_local_engine_writes(exported, news20_path, tmp_path):
-    """The whole real test split through `--engine ray` (a local Ray runtime on this
-    machine's cores) and the local engine: the same JSONL, byte for byte."""
-    onnx_path, _ = exported
+@pytest.fixture(scope="module")
+def local_predictions(exported, news20_path, tmp_path_factory):
+    """The 7,532 test files as a folder, and `fastnews predict --top-k 2` of them with the ids graph."""
+    root = tmp_path_factory.mktemp("test_split")
     with tarfile.open(news20_path) as tf:
         members = [m for m in tf.getmembers() if m.name.startswith("20news-bydate-test/")]
-        tf.extractall(tmp_path, members=members, filter="data")
-    test_dir = tmp_path / "20news-bydate-test"
-    fastnews("predict", onnx_path, test_dir, "--output", tmp_path / "local.jsonl", "--top-k", 2, "--quiet")
-    fastnews("predict", onnx_path, test_dir, "--output", tmp_path / "ray.jsonl", "--top-k", 2, "--quiet",
+        tf.extractall(root, members=members, filter="data")
+    test_dir = root / "20news-bydate-test"
+    fastnews("predict", exported[0], test_dir, "--output", root / "local.jsonl", "--top-k", 2, "--quiet")
+    return test_dir, root / "local.jsonl"
+
+
+def test_ray_engine_writes_what_the_local_engine_writes(exported, local_predictions, tmp_path):
+    """The whole real test split through `--engine ray` (a local Ray runtime on this
+    machine's cores) and the local engine: the same JSONL, byte for byte."""
+    test_dir, local_path = local_predictions
+    fastnews("predict", exported[0], test_dir, "--output", tmp_path / "ray.jsonl", "--top-k", 2, "--quiet",
              "--engine", "ray")
-    local = (tmp_path / "local.jsonl").read_bytes()
+    local = local_path.read_bytes()
     assert local.count(b"\n") == 7532
     assert (tmp_path / "ray.jsonl").read_bytes() == local
+
+
+def test_text_graph_matches_the_ids_graph_on_the_test_split(exported, news20_path):
+    """The .text.onnx, fed the raw test documents (headers and all), against the ids
+    graph fed by the numba tokenizer: logits within 1e-5, the same labels on all 7,532."""
+    from fastnews.corpus import load_corpus, strip_headers
+    from fastnews.infer import Classifier
+    text_path = exported[0].with_name(exported[0].stem + ".text.onnx")
+    raw = load_corpus(news20_path, keep_headers=True).test.texts
+    text_clf, ids_clf = Classifier.load(text_path), Classifier.load(exported[0])
+    assert text_clf.text_input and not ids_clf.text_input
+    got, want = text_clf.logits(raw), ids_clf.logits([strip_headers(t) for t in raw])
+    assert got.shape == want.shape == (7532, 20)
+    assert float(np.abs(got - want).max()) <= 1e-5
+    assert (got.argmax(1) == want.argmax(1)).all()
+    labels = text_clf.session.run(["label"], {"text": np.array(raw[:300], dtype=object)})[0]
+    assert labels.tolist() == [text_clf.labels[c] for c in want[:300].argmax(1)]
+
+
+NODE_CLIENT = Path(__file__).resolve().parents[1] / "clients" / "node"
+
+
+def test_node_client_gives_the_labels_fastnews_predict_gives(exported, local_predictions):
+    """clients/node, with onnxruntime-node from npm, reads the 7,532 test files itself and
+    classifies them with the .text.onnx: exactly the labels of `fastnews predict`."""
+    if not (shutil.which("node") and shutil.which("npm")):
+        pytest.skip("node and npm are not installed: the Node.js client is not checked")
+    if not (NODE_CLIENT / "node_modules" / "onnxruntime-node").is_dir():
+        # --ignore-scripts: the package's install script fetches GPU binaries; the CPU ones ship in it.
+        subprocess.run(["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"], cwd=NODE_CLIENT, check=True,
+                       capture_output=True)
+    test_dir, local_path = local_predictions
+    text_path = exported[0].with_name(exported[0].stem + ".text.onnx")
+    done = subprocess.run(["node", NODE_CLIENT / "classify.mjs", text_path, test_dir], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    node_rows = [json.loads(line) for line in done.stdout.splitlines()]
+    local_rows = [json.loads(line) for line in local_path.read_text().splitlines()]
+    assert len(node_rows) == len(local_rows) == 7532
+    assert [r["id"] for r in node_rows] == [r["id"] for r in local_rows]
+    assert [r["label"] for r in node_rows] == [r["label"] for r in local_rows]
+    assert max(abs(a["score"] - b["score"]) for a, b in zip(node_rows, local_rows)) < 1e-5

@@ -1,0 +1,93 @@
+#!/usr/bin/env node
+// Classify documents with a fastnews text-in model (MODEL.text.onnx) in onnxruntime-node.
+// The graph holds the header rule, the tokenizer and the vocabulary, so this file only
+// reads bytes, decodes them as fastnews does, and batches them.
+//
+//   node classify.mjs MODEL.text.onnx FILE_OR_FOLDER... > predictions.jsonl
+//
+// One JSON row per document, in the order `fastnews predict` reads them (folders
+// recursively, sorted, dotfiles skipped): {"id", "label", "score"} or {"id", "error"}.
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+
+const BATCH = 64;
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }); // keep a BOM, as Python does
+
+// Bytes to text as fastnews.corpus.decode: UTF-8, else latin-1.
+function decode(bytes) {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    return Buffer.from(bytes).toString('latin1');
+  }
+}
+
+// [id, path] of every document under the inputs, in fastnews.corpus.iter_tree's order.
+function* documents(inputs) {
+  for (const input of inputs) {
+    if (!statSync(input).isDirectory()) {
+      yield [input, input];
+      continue;
+    }
+    const prefix = input.endsWith('/') ? input : input + '/';
+    const walk = function* (dir, rel) {
+      const entries = readdirSync(dir, { withFileTypes: true }).filter((e) => !e.name.startsWith('.'));
+      const byName = (a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+      for (const e of entries.filter((e) => !e.isDirectory()).sort(byName)) {
+        yield [prefix + rel + e.name, join(dir, e.name)];
+      }
+      for (const e of entries.filter((e) => e.isDirectory()).sort(byName)) {
+        yield* walk(join(dir, e.name), rel + e.name + '/');
+      }
+    };
+    yield* walk(input, '');
+  }
+}
+
+// The same checks as fastnews's Classifier: empty and binary documents get error rows.
+function read(path) {
+  const bytes = readFileSync(path);
+  if (bytes.length === 0) return { error: 'empty document' };
+  if (bytes.subarray(0, 8192).includes(0)) return { error: 'binary content (NUL bytes)' };
+  return { text: decode(bytes) };
+}
+
+async function classify(modelPath, texts) {
+  const session = await ort.InferenceSession.create(modelPath);
+  const labels = [];
+  const scores = [];
+  for (let i = 0; i < texts.length; i += BATCH) {
+    const batch = texts.slice(i, i + BATCH);
+    const out = await session.run({ text: new ort.Tensor('string', batch, [batch.length]) });
+    const probs = out.probabilities.data;
+    const k = out.probabilities.dims[1];
+    batch.forEach((_, j) => {
+      labels.push(out.label.data[j]);
+      scores.push(Math.max(...probs.subarray(j * k, (j + 1) * k)));
+    });
+  }
+  return { labels, scores };
+}
+
+async function main(argv) {
+  if (argv.length < 2) {
+    console.error('usage: node classify.mjs MODEL.text.onnx FILE_OR_FOLDER...');
+    return 2;
+  }
+  const [model, ...inputs] = argv;
+  const rows = [];
+  for (const [id, path] of documents(inputs)) rows.push({ id, ...read(path) });
+  const ok = rows.filter((r) => r.text !== undefined);
+  const { labels, scores } = await classify(model, ok.map((r) => r.text));
+  ok.forEach((r, i) => Object.assign(r, { label: labels[i], score: scores[i] }));
+  const lines = rows.map(({ id, label, score, error }) =>
+    JSON.stringify(error === undefined ? { id, label, score } : { id, error }));
+  process.stdout.write(lines.join('\n') + (lines.length ? '\n' : ''));
+  return rows.some((r) => r.error !== undefined) ? 3 : 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (err) => { console.error(`error: ${String(err.message || err).split('\n')[0]}`); process.exitCode = 1; },
+);
