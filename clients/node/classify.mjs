@@ -11,7 +11,7 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 
-const BATCH = 64;
+const BATCH = 256;
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }); // keep a BOM, as Python does
 
 // Bytes to text as fastnews.corpus.decode: UTF-8, else latin-1.
@@ -53,18 +53,22 @@ function read(path) {
   return { text: decode(bytes) };
 }
 
+// Batches of texts of similar length, so that a batch is mostly words, not padding;
+// a text's result does not depend on its batch.
 async function classify(modelPath, texts) {
   const session = await ort.InferenceSession.create(modelPath);
-  const labels = [];
-  const scores = [];
-  for (let i = 0; i < texts.length; i += BATCH) {
-    const batch = texts.slice(i, i + BATCH);
+  const order = texts.map((_, i) => i).sort((a, b) => texts[a].length - texts[b].length || a - b);
+  const labels = new Array(texts.length);
+  const scores = new Array(texts.length);
+  for (let i = 0; i < order.length; i += BATCH) {
+    const idx = order.slice(i, i + BATCH);
+    const batch = idx.map((j) => texts[j]);
     const out = await session.run({ text: new ort.Tensor('string', batch, [batch.length]) });
     const probs = out.probabilities.data;
     const k = out.probabilities.dims[1];
-    batch.forEach((_, j) => {
-      labels.push(out.label.data[j]);
-      scores.push(Math.max(...probs.subarray(j * k, (j + 1) * k)));
+    idx.forEach((j, row) => {
+      labels[j] = out.label.data[row];
+      scores[j] = Math.max(...probs.subarray(row * k, (row + 1) * k));
     });
   }
   return { labels, scores };
