@@ -1,14 +1,20 @@
-"""Batch classification end to end: a folder of files -> `fastnews predict` -> JSONL, against peers, in one run.
+"""Batch classification against the scikit-learn peer, in one run: fresh process, warm, one file, onnxruntime alone.
 
-The 7,532 20news-bydate test messages are extracted to --workdir as one file each. fastnews is
-timed as a user runs it (a fresh `fastnews predict` process: start-up, reading, decoding,
-tokenizing, onnxruntime, writing). In the same run:
-  - TF-IDF (sublinear tf) + LinearSVC, fitted on the train split, timed on predict (vectorize + decide);
-  - the seed network in PyTorch eager at fixed length 1000, batch 256 (weights do not change its speed).
+The 7,532 20news-bydate test messages are extracted to --workdir, one file each. The peer is
+TF-IDF (1,2) (sublinear tf, min_df 2, max_df 0.5) + LinearSVC, fitted on the header-dropped train
+split and pickled. Both sides read the files the same way (fastnews.corpus.iter_documents, then
+decoding and the header rule) and write the same JSONL rows.
 
-    python bench/predict.py --model exports/news20.onnx [--workdir /tmp/fastnews-bench]
+  fresh     a new process per run: start-up, loading the model (the peer: unpickling), reading,
+            classifying, writing JSONL; median of 5 after a warm-up run
+  warm      in process, after a warm-up pass: reading and classifying, best of 3
+  one file  `fastnews predict MODEL FILE --output x.jsonl`, median of 5, and where its time goes
+  ort       onnxruntime alone on the pre-tokenized test split, as a fraction of this machine's fp32
+            GEMM rate (numpy, 2048^3) measured in the same run
 
-Prints a table, then one JSON line.
+    python bench/predict.py --model exports/news20.onnx [--int8 exports/news20.int8.onnx]
+
+Prints a table, then one JSON line (fresh_ratio, warm_ratio, one_file_s, ort_gemm_fraction, ...).
 """
 
 from __future__ import annotations
@@ -19,9 +25,10 @@ if sys.path and sys.path[0].rstrip("/").endswith("bench"):
     sys.path.pop(0)  # bench/tokenize.py must not shadow the standard library's tokenize
 
 import argparse  # noqa: E402
-import importlib.util  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
+import pickle  # noqa: E402
+import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import tarfile  # noqa: E402
 import time  # noqa: E402
@@ -41,109 +48,166 @@ def extract_test(archive: Path, dest: Path) -> Path:
     return target
 
 
-def tfidf_svm(splits):
+def read_texts(inputs: list[str]) -> tuple[list[str], list[str]]:
+    """(ids, texts) as fastnews predict reads them: files, decoded, header block dropped."""
+    from fastnews.corpus import clean, iter_documents
+    ids, texts = [], []
+    for doc_id, data in iter_documents(inputs):
+        ids.append(doc_id)
+        texts.append(clean(data) if isinstance(data, bytes) else "")
+    return ids, texts
+
+
+# -- the peer ---------------------------------------------------------------------
+
+def fit_peer(data: str, path: Path) -> None:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.svm import LinearSVC
-    vec = TfidfVectorizer(sublinear_tf=True)
-    clf = LinearSVC().fit(vec.fit_transform(splits.train.texts), splits.train.labels)
-    t0 = time.perf_counter()
-    pred = clf.predict(vec.transform(splits.test.texts))
-    seconds = time.perf_counter() - t0
-    return len(splits.test) / seconds, float((pred == splits.test.labels).mean())
+
+    from fastnews.corpus import load_corpus
+    train = load_corpus(data).train
+    vec = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=2, max_df=0.5, dtype=np.float32)
+    svc = LinearSVC().fit(vec.fit_transform(train.texts), train.labels)
+    path.write_bytes(pickle.dumps({"vectorizer": vec, "svc": svc, "labels": train.label_names}))
 
 
-def seed_torch(n_docs=1024, batch=256):
-    import torch
-    spec = importlib.util.spec_from_file_location("bench_train", ROOT / "bench" / "train.py")
-    bench_train = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench_train)
-    model = bench_train.SeedNet(np.random.default_rng(0).normal(size=(20002, 50)).astype(np.float32), 20).eval()
-    ids = torch.randint(1, 20002, (batch, 1000))
-    with torch.no_grad():
-        model(ids)
+def peer_predict(peer: dict, inputs: list[str], out=None) -> list[str]:
+    ids, texts = read_texts(inputs)
+    pred = peer["svc"].predict(peer["vectorizer"].transform(texts))
+    labels = [peer["labels"][c] for c in pred]
+    if out is not None:
+        out.write("".join(json.dumps({"id": i, "label": label}) + "\n" for i, label in zip(ids, labels)))
+    return labels
+
+
+def peer_main(pickle_path: str, inputs: list[str], output: str) -> None:
+    """A fresh peer process, as a user runs one: unpickle, read, classify, write JSONL."""
+    peer = pickle.loads(Path(pickle_path).read_bytes())
+    with open(output, "w") as out:
+        peer_predict(peer, inputs, out)
+
+
+# -- timing -----------------------------------------------------------------------
+
+def median_wall(cmd: list[str], runs: int = 5) -> float:
+    subprocess.run(cmd, check=True, capture_output=True)  # warm-up: page cache, numba cache
+    walls = []
+    for _ in range(runs):
         t0 = time.perf_counter()
-        for _ in range(n_docs // batch):
-            model(ids)
-    return n_docs / (time.perf_counter() - t0)
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        walls.append(time.perf_counter() - t0)
+        if done.returncode not in (0, 3):
+            sys.exit(f"{' '.join(cmd)} failed: {done.stderr[-2000:]}")
+    return statistics.median(walls)
 
 
-def ceiling(model: str, texts: list[str]) -> dict:
-    """The model's conv FLOPs over the real (truncated) lengths of the texts, the time onnxruntime
-    alone takes for them, and this machine's fp32 GEMM rate measured now (numpy, 2048^3)."""
+def best_of(fn, runs: int = 3) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+ONE_FILE_PHASES = """
+import sys, time
+t0 = time.perf_counter()
+import numpy, onnxruntime
+from fastnews.corpus import iter_documents
+from fastnews.infer import Classifier
+from fastnews.output import write_rows
+t1 = time.perf_counter()
+clf = Classifier.load(sys.argv[1])
+t2 = time.perf_counter()
+write_rows(clf.classify(iter_documents([sys.argv[2]])), sys.argv[3], "jsonl", 1)
+t3 = time.perf_counter()
+print(f"{t1 - t0:.4f} {t2 - t1:.4f} {t3 - t2:.4f}")
+"""
+
+
+def one_file(model: str, path: Path, out: Path) -> dict:
+    wall = median_wall([sys.executable, "-m", "fastnews", "predict", model, str(path), "--output", str(out),
+                        "--quiet"])
+    phases = [subprocess.run([sys.executable, "-c", ONE_FILE_PHASES, model, str(path), str(out)], check=True,
+                             capture_output=True, text=True).stdout.split() for _ in range(5)]
+    imports, load, classify = (statistics.median(float(p[i]) for p in phases) for i in range(3))
+    bare = median_wall([sys.executable, "-c", "pass"])
+    return {"one_file_s": wall, "one_file_python_start_s": bare, "one_file_imports_s": imports,
+            "one_file_load_s": load, "one_file_classify_write_s": classify}
+
+
+def ort_fraction(model: str, texts: list[str]) -> dict:
+    """The conv FLOPs over the real (clipped) lengths, onnxruntime's time for them alone, and
+    this machine's fp32 GEMM rate now."""
     from fastnews.infer import Classifier
     clf = Classifier.load(model)
-    cfg, tok = clf.meta["model_config"], clf.tokenizer.config
+    cfg, tok = clf.meta["model_config"], clf.token_config
     enc = clf.tokenizer.encode(texts)
     words = int(np.clip(enc.lengths, tok.min_len, tok.max_len).sum())
     flop_per_word = 2 * cfg["embed_dim"] * cfg["n_filters"] * sum(cfg["kernel_sizes"])  # multiply + add
-    clf.logits_from_ids(enc.ids[:256], enc.lengths[:256])
-    ort_s = min(_timed(lambda: clf.logits_from_ids(enc.ids, enc.lengths)) for _ in range(3))
+    ort_s = best_of(lambda: clf.logits_from_ids(enc.ids, enc.lengths))
     a = np.random.default_rng(0).random((2048, 2048), dtype=np.float32)
-    gemm_s = min(_timed(lambda: a @ a) for _ in range(3))
-    gemm = 2 * 2048 ** 3 / gemm_s / 1e9
+    gemm = 2 * 2048 ** 3 / best_of(lambda: a @ a) / 1e9
     achieved = words * flop_per_word / ort_s / 1e9
-    return {"words": words, "mflop_per_doc": words * flop_per_word / len(texts) / 1e6, "onnxruntime_s": ort_s,
-            "onnxruntime_gflop_s": achieved, "gemm_gflop_s": gemm, "ceiling_fraction": achieved / gemm}
+    return {"mflop_per_doc": words * flop_per_word / len(texts) / 1e6, "ort_s": ort_s, "ort_gflop_s": achieved,
+            "gemm_gflop_s": gemm, "ort_gemm_fraction": achieved / gemm}
 
 
-def _timed(fn) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
+def fastnews_figures(model: str, folder: Path, work: Path, prefix: str = "") -> dict:
+    from fastnews.corpus import iter_documents
+    from fastnews.infer import Classifier
+    fresh = median_wall([sys.executable, "-m", "fastnews", "predict", model, str(folder), "--output",
+                         str(work / "fastnews.jsonl"), "--quiet"])
+    clf = Classifier.load(model)
+    warm = best_of(lambda: sum(1 for _ in clf.classify(iter_documents([str(folder)]))))
+    return {prefix + "fresh_s": fresh, prefix + "warm_s": warm}
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--peer-run"]:
+        return peer_main(sys.argv[2], sys.argv[3:-1], sys.argv[-1])
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", required=True, help="an exported .onnx model")
+    ap.add_argument("--model", required=True, help="an exported (ids) .onnx model")
+    ap.add_argument("--int8", default=None, help="its int8 export, reported beside it")
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "20news-bydate.tar.gz"))
     ap.add_argument("--workdir", default="/tmp/fastnews-bench")
-    ap.add_argument("--batch-size", type=int, default=256)
     args = ap.parse_args()
     work = Path(args.workdir)
+    work.mkdir(parents=True, exist_ok=True)
     folder = extract_test(Path(args.data), work)
-    n_files = sum(1 for p in folder.rglob("*") if p.is_file())
-    out = work / "predictions.jsonl"
+    peer_pickle = work / "peer.pkl"
+    fit_peer(args.data, peer_pickle)
 
-    cmd = [sys.executable, "-m", "fastnews", "predict", args.model, str(folder), "--output", str(out),
-           "--batch-size", str(args.batch_size)]
-    subprocess.run(cmd, check=False, capture_output=True)  # warm the OS file cache and the JIT cache
-    t0 = time.perf_counter()
-    done = subprocess.run(cmd, check=False, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    if done.returncode not in (0, 3):
-        sys.exit(f"fastnews predict failed: {done.stderr[-2000:]}")
-    rows = out.read_text().count("\n")
-    fn_dps = rows / wall
+    fig = {"bench": "predict", "cores": os.cpu_count(), "peer": "TF-IDF (1,2) + LinearSVC",
+           "peer_pickle_mb": peer_pickle.stat().st_size / 1e6}
+    fig.update(fastnews_figures(args.model, folder, work))
+    fig["peer_fresh_s"] = median_wall([sys.executable, __file__, "--peer-run", str(peer_pickle), str(folder),
+                                       str(work / "peer.jsonl")])
+    peer = pickle.loads(peer_pickle.read_bytes())
+    fig["peer_warm_s"] = best_of(lambda: peer_predict(peer, [str(folder)]))
+    if args.int8:
+        fig.update(fastnews_figures(args.int8, folder, work, prefix="int8_"))
+    ids, texts = read_texts([str(folder)])
+    fig.update(docs=len(ids), **one_file(args.model, Path(ids[0]), work / "one.jsonl"), **ort_fraction(args.model, texts))
+    fig["fresh_ratio"] = fig["peer_fresh_s"] / fig["fresh_s"]
+    fig["warm_ratio"] = fig["peer_warm_s"] / fig["warm_s"]
 
-    from fastnews.corpus import load_corpus
-    splits = load_corpus(args.data)
-    rows_table = [("fastnews predict (fresh process, files -> JSONL)", fn_dps)]
-    fig = {"bench": "predict", "docs": rows, "files": n_files, "fastnews_wall_s": round(wall, 3),
-           "fastnews_docs_s": round(fn_dps, 1), "cores": os.cpu_count()}
-    try:
-        svm_dps, svm_acc = tfidf_svm(splits)
-        rows_table.append(("TF-IDF + LinearSVC predict (in process)", svm_dps))
-        fig.update(svm_docs_s=round(svm_dps, 1), svm_accuracy=round(svm_acc, 4), ratio_vs_svm=round(fn_dps / svm_dps, 2))
-    except ImportError:
-        print("scikit-learn not installed: TF-IDF + LinearSVC skipped")
-    try:
-        seed_dps = seed_torch()
-        rows_table.append(("seed network, PyTorch eager, fixed 1000 (in process)", seed_dps))
-        fig.update(seed_torch_docs_s=round(seed_dps, 1), ratio_vs_seed_torch=round(fn_dps / seed_dps, 2))
-    except ImportError:
-        print("torch not installed: the seed network is skipped")
-
-    fig.update(ceiling(args.model, splits.test.texts))
-
-    print(f"{rows} documents from {n_files} files; {os.cpu_count()} cores\n")
-    print(f"{'classifier':56s} {'docs/s':>8s}")
-    for name, dps in rows_table:
-        print(f"{name:56s} {dps:8.0f}")
-    print(f"\nfastnews's own summary: {done.stderr.strip().splitlines()[-1]}")
-    print(f"compute: {fig['words']:,} words ({fig['mflop_per_doc']:.1f} MFLOP per document) in "
-          f"{fig['onnxruntime_s']:.2f}s of onnxruntime = {fig['onnxruntime_gflop_s']:.0f} GFLOP/s; an fp32 "
-          f"2048^3 GEMM runs {fig['gemm_gflop_s']:.0f} GFLOP/s here: {fig['ceiling_fraction']:.0%} of it")
-    print(json.dumps(fig))
+    n = len(ids)
+    print(f"{n} files, {os.cpu_count()} cores; peer: {fig['peer']} ({fig['peer_pickle_mb']:.0f} MB pickle)\n")
+    print(f"{'run':44s} {'fastnews':>14s} {'int8':>14s} {'peer':>14s} {'ratio':>6s}")
+    for name, key in (("fresh process, files -> JSONL", "fresh"), ("warm, in process, reading included", "warm")):
+        f, p, i8 = fig[key + "_s"], fig["peer_" + key + "_s"], fig.get("int8_" + key + "_s")
+        cell = lambda s: f"{n / s:6.0f}/s {s:5.2f}s"  # noqa: E731
+        print(f"{name:44s} {cell(f):>14s} {cell(i8) if i8 else '':>14s} {cell(p):>14s} {p / f:5.2f}x")
+    print(f"\none file, fresh process: {fig['one_file_s']:.3f}s wall; python itself {fig['one_file_python_start_s']:.3f}s, "
+          f"imports {fig['one_file_imports_s']:.3f}s, model load {fig['one_file_load_s']:.3f}s, "
+          f"read + classify + write {fig['one_file_classify_write_s']:.3f}s")
+    print(f"onnxruntime alone: {fig['ort_s']:.2f}s for {fig['mflop_per_doc']:.1f} MFLOP per document = "
+          f"{fig['ort_gflop_s']:.0f} GFLOP/s; fp32 GEMM here {fig['gemm_gflop_s']:.0f} GFLOP/s: "
+          f"{fig['ort_gemm_fraction']:.0%}")
+    print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in fig.items()}))
 
 
 if __name__ == "__main__":

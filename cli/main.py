@@ -197,11 +197,14 @@ def _predict(args) -> int:
                                  batch_size=args.batch_size, progress=False)
     else:
         rows = clf.classify(iter_documents(args.inputs, max_bytes=args.max_bytes), k=k)
-    from tqdm.auto import tqdm
     t0 = time.perf_counter()
-    bar = tqdm(unit="doc", unit_scale=True, disable=args.quiet or None, file=sys.stderr, dynamic_ncols=True)
-    n, n_err = write_rows(rows, args.output, fmt, k, on_row=lambda row: bar.update(1))
-    bar.close()
+    bar = None
+    if not args.quiet and sys.stderr.isatty():  # tqdm costs 50 ms to import: only for a terminal
+        from tqdm import tqdm
+        bar = tqdm(unit="doc", unit_scale=True, file=sys.stderr, dynamic_ncols=True)
+    n, n_err = write_rows(rows, args.output, fmt, k, on_row=bar and (lambda row: bar.update(1)))
+    if bar is not None:
+        bar.close()
     seconds = time.perf_counter() - t0
     if not args.quiet:
         _log(f"{n} documents, {n - n_err} classified, {n_err} errors, {seconds:.2f}s ({n / max(seconds, 1e-9):.0f} docs/s)")

@@ -21,11 +21,15 @@ import numpy as np
 
 from fastnews.artifact import REQUIRED_KEYS, ModelFileError, corpus_options, read_metadata
 from fastnews.corpus import clean, decode
-from fastnews.tokenize import Tokenizer
+from fastnews.tokenize.settings import N_SPECIAL, Encoded, config_from_settings
 
 # Documents classified together: memory is bounded by this, not by the input. The Ray
 # engine uses the same chunks, so both engines give onnxruntime the same batches.
 CHUNK = 4096
+# Below this many characters, and while numba is not loaded yet, a batch is tokenized in
+# plain Python (tokenize/simple.py): loading the kernels costs about 0.5 s, and Python
+# tokenizes about 1 MB in less.
+SMALL_INPUT_CHARS = 1 << 20
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -65,10 +69,12 @@ class Classifier:
         self.session = session
         self.meta = meta
         self.labels: list[str] = list(meta["labels"])
+        self.vocab: list[str] = list(meta["vocab"])
         try:
-            self.tokenizer = Tokenizer.from_settings(meta["vocab"], meta["tokenizer"])
+            self.token_config = config_from_settings(meta["tokenizer"])
         except (ValueError, TypeError) as exc:  # another split rule, or settings this version cannot read
             raise ModelFileError(f"{source}: {exc}") from None
+        self._tokenizer = self._simple = None
         self.keep_headers = corpus_options(meta.get("preprocess", {}))["keep_headers"]
         # A text-in graph (textgraph.py) tokenizes, and drops the header block, itself.
         self.text_input = session.get_inputs()[0].type == "tensor(string)"
@@ -79,15 +85,15 @@ class Classifier:
     def _check_graph(self, source: str) -> None:
         """One tiny run that touches the largest id and reads the class count, so a
         vocabulary that does not fit the embedding fails here, not mid-job."""
-        cfg = self.tokenizer.config
-        probe = np.full((1, max(cfg.min_len, 1)), self.tokenizer.n_ids - 1, np.int64)
+        cfg = self.token_config
+        probe = np.full((1, max(cfg.min_len, 1)), len(self.vocab) + N_SPECIAL - 1, np.int64)
         if self.text_input:
-            probe = np.array([self.tokenizer.vocab[-1] if self.tokenizer.vocab else ""], dtype=object)
+            probe = np.array([self.vocab[-1] if self.vocab else ""], dtype=object)
         try:
             out = self.session.run(None, {self.session.get_inputs()[0].name: probe})[0]
         except Exception as exc:
             raise ModelFileError(f"{source}: metadata does not fit the graph (vocabulary of "
-                                 f"{len(self.tokenizer.vocab)} words + 2 ids): {str(exc).splitlines()[0][:160]}") from None
+                                 f"{len(self.vocab)} words + 2 ids): {str(exc).splitlines()[0][:160]}") from None
         if out.shape != (1, len(self.labels)):
             raise ModelFileError(f"{source}: graph gives {out.shape[1:]} outputs for {len(self.labels)} labels")
 
@@ -104,9 +110,27 @@ class Classifier:
 
     # -- arrays in, arrays out --------------------------------------------------
 
+    @property
+    def tokenizer(self):
+        """The numba Tokenizer (built, and numba loaded, on first use)."""
+        if self._tokenizer is None:
+            from fastnews.tokenize import Tokenizer
+            self._tokenizer = Tokenizer(self.vocab, self.token_config)
+        return self._tokenizer
+
+    def encode(self, texts: list[str]) -> Encoded:
+        """Token ids of texts: the kernels' ids, from plain Python for a small batch while
+        the kernels are not loaded yet."""
+        if self._tokenizer is None and sum(map(len, texts)) < SMALL_INPUT_CHARS:
+            if self._simple is None:
+                from fastnews.tokenize.simple import SimpleEncoder
+                self._simple = SimpleEncoder(self.vocab, self.token_config)
+            return self._simple.encode(texts)
+        return self.tokenizer.encode(texts)
+
     def logits_from_ids(self, ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """float32 [n, n_classes] for encoded documents, batched by length."""
-        cfg = self.tokenizer.config
+        cfg = self.token_config
         n = ids.shape[0]
         out = np.empty((n, len(self.labels)), np.float32)
         widths = np.clip(lengths, cfg.min_len, cfg.max_len)
@@ -140,7 +164,7 @@ class Classifier:
         ids graph, beforehand; a text graph drops it itself)."""
         if self.text_input:
             return self.logits_from_texts(list(texts))
-        enc = self.tokenizer.encode(texts)
+        enc = self.encode(texts)
         return self.logits_from_ids(enc.ids, enc.lengths)
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:

@@ -30,7 +30,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from fastnews.tokenize import PAD_ID, UNK_ID, Tokenizer, char_tables
+from fastnews.tokenize import PAD_ID, UNK_ID, Tokenizer
+from fastnews.tokenize.simple import separator_runs
 
 TEXT_OPSET = 20      # StringSplit and RegexFullMatch
 ML_OPSET = 3
@@ -49,14 +50,7 @@ HEADER_BLOCK = _FIELD + r"[^\n]*(?:\n(?:" + _FIELD + r"|[ \t])[^\n]*)*"
 
 def separator_class() -> str:
     """One RE2 character class, repeated, of every code point the tokenizer splits on."""
-    is_sep, _ = char_tables()
-    cps = np.flatnonzero(is_sep)
-    runs, start = [], cps[0]
-    for prev, cp in zip(cps[:-1], cps[1:]):
-        if cp != prev + 1:
-            runs.append((start, prev))
-            start = cp
-    runs.append((start, cps[-1]))
+    runs = separator_runs()
     return "[" + "".join(f"\\x{{{lo:x}}}" if lo == hi else f"\\x{{{lo:x}}}-\\x{{{hi:x}}}" for lo, hi in runs) + "]+"
 
 

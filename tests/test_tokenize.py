@@ -256,3 +256,19 @@ def test_a_forked_child_tokenizes_with_threads_of_its_own():
     finally:
         child.kill()
         child.join()
+
+
+@pytest.mark.parametrize("padding,truncating,lowercase", [("post", "post", True), ("pre", "pre", False)])
+def test_simple_encoder_gives_the_kernels_ids(news20, padding, truncating, lowercase):
+    """tokenize/simple.py (small inputs, no numba) against the kernels: the awkward texts,
+    the fuzzing alphabet's edge cases, and every document of the real corpus."""
+    from fastnews.tokenize import SimpleEncoder
+    awkward = AWKWARD[:-2] + AWKWARD[-1:]  # not the lone surrogate: it has no UTF-8
+    texts = awkward + news20.train.texts + news20.test.texts
+    cfg = TokenizerConfig(max_len=300, padding=padding, truncating=truncating, lowercase=lowercase)
+    tok = Tokenizer.fit(awkward + news20.train.texts[:3000], vocab_size=1_000_000, config=cfg)
+    want, got = tok.encode(texts), SimpleEncoder(tok.vocab, cfg).encode(texts)
+    np.testing.assert_array_equal(got.lengths, want.lengths)
+    differ = np.flatnonzero((got.ids != want.ids).any(axis=1))
+    assert differ.size == 0, f"{differ.size} texts differ, first {texts[differ[0]][:80]!r}"
+    assert (want.ids == 1).any() and (want.ids > 1).any()

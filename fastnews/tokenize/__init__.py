@@ -31,13 +31,23 @@ Ids: 0 is padding, 1 is an unknown word, 2.. are vocabulary words in order of
 decreasing training frequency (ties: first occurrence first, as Keras does).
 """
 
-import fastnews._kernel_cache  # noqa: F401  (first: keys numba's cache of the kernels below)
-from fastnews.tokenize.chars import KERAS_FILTERS, MAX_CODEPOINT, SPLIT_RULE, char_tables
-from fastnews.tokenize.chunks import CHUNK_BYTES, ENCODE_CHUNK_BYTES
-from fastnews.tokenize.encode import N_SPECIAL, PAD_ID, UNK_ID, Encoded
-from fastnews.tokenize.tokenizer import Tokenizer, TokenizerConfig
-from fastnews.tokenize.vocab import CountedWords, count_words, word_counts
+import importlib
 
-__all__ = ["CHUNK_BYTES", "ENCODE_CHUNK_BYTES", "KERAS_FILTERS", "MAX_CODEPOINT", "N_SPECIAL", "PAD_ID", "SPLIT_RULE",
-           "UNK_ID", "CountedWords", "Encoded", "Tokenizer", "TokenizerConfig", "char_tables", "count_words",
-           "word_counts"]
+# Names load their module on first use (PEP 562), so that reading a model's settings
+# or tokenizing a few documents with simple.py does not load numba.
+_HOME = {
+    "KERAS_FILTERS": "chars", "MAX_CODEPOINT": "chars", "SPLIT_RULE": "chars", "char_tables": "chars",
+    "N_SPECIAL": "settings", "PAD_ID": "settings", "UNK_ID": "settings", "Encoded": "settings",
+    "TokenizerConfig": "settings", "SimpleEncoder": "simple",
+    "CHUNK_BYTES": "chunks", "ENCODE_CHUNK_BYTES": "chunks", "Tokenizer": "tokenizer",
+    "CountedWords": "vocab", "count_words": "vocab", "word_counts": "vocab",
+}
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str):
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
+    globals()[name] = value
+    return value

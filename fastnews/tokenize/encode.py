@@ -5,25 +5,14 @@ decreasing training frequency (ties: first occurrence first, as Keras does)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numba as nb
 import numpy as np
 
 from fastnews.strtable import copy_from, store8
 from fastnews.tokenize.bitmap import _RUN_START, _ascii_bitmap, _next_run, _same_word
 from fastnews.tokenize.keys import _LONG_KEY, HI, LO, REC, VALUE, _find, _home, _key_of
+from fastnews.tokenize.settings import N_SPECIAL, PAD_ID, UNK_ID, Encoded  # noqa: F401  (re-exported)
 from fastnews.tokenize.utf8 import _count_in, _next_word
-
-PAD_ID = 0
-UNK_ID = 1
-N_SPECIAL = 2
-
-
-@dataclass
-class Encoded:
-    ids: np.ndarray      # int32 [n_docs, max_len]
-    lengths: np.ndarray  # int32 [n_docs], true word counts before truncation
 
 
 @nb.njit(cache=True, inline="always")

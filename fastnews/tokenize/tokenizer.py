@@ -2,32 +2,16 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from fastnews.strtable import StringTable, capacity_for
-from fastnews.tokenize.chars import SPLIT_RULE, _fold_for, char_tables
+from fastnews.tokenize.chars import _fold_for, char_tables
 from fastnews.tokenize.chunks import CHUNK_BYTES, ENCODE_CHUNK_BYTES, _as_sequence, _chunk_pool, _in_chunks, _Utf8Texts
-from fastnews.tokenize.encode import N_SPECIAL, PAD_ID, UNK_ID, Encoded, _encode_docs, _touch_pages
+from fastnews.tokenize.encode import Encoded, _encode_docs, _touch_pages
 from fastnews.tokenize.keys import _index_words, _key_table
+from fastnews.tokenize.settings import N_SPECIAL, UNK_ID, TokenizerConfig, config_from_settings, settings_of
 from fastnews.tokenize.vocab import _most_frequent, count_words
-
-
-@dataclass(frozen=True)
-class TokenizerConfig:
-    max_len: int = 1000
-    lowercase: bool = True
-    padding: str = "post"      # where padding goes: "post" (after the words) or "pre"
-    truncating: str = "post"   # which words a long text loses: "post" (the last) or "pre"
-    min_len: int = 1           # shortest input the model accepts; inference pads up to it
-
-    def __post_init__(self):
-        if self.padding not in ("post", "pre") or self.truncating not in ("post", "pre"):
-            raise ValueError("padding and truncating must be 'post' or 'pre'")
-        if self.max_len < max(1, self.min_len):
-            raise ValueError(f"max_len {self.max_len} is shorter than the model's minimum length {self.min_len}")
 
 
 class Tokenizer:
@@ -104,13 +88,8 @@ class Tokenizer:
 
     def settings(self) -> dict:
         """Everything inference needs besides the vocabulary (stored as JSON in the model)."""
-        return {**asdict(self.config), "split_rule": SPLIT_RULE, "pad_id": PAD_ID, "unk_id": UNK_ID}
+        return settings_of(self.config)
 
     @classmethod
     def from_settings(cls, vocab: list[str], settings: dict | str) -> "Tokenizer":
-        if isinstance(settings, str):
-            settings = json.loads(settings)
-        if settings.get("split_rule", SPLIT_RULE) != SPLIT_RULE:
-            raise ValueError("model was tokenized with a different split rule: " + str(settings.get("split_rule")))
-        fields = TokenizerConfig.__dataclass_fields__
-        return cls(vocab, TokenizerConfig(**{k: v for k, v in settings.items() if k in fields}))
+        return cls(vocab, config_from_settings(settings))

@@ -6,6 +6,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+import fastnews._kernel_cache  # noqa: F401  (keys numba's cache of the kernels below)
+
 
 @nb.njit(cache=True, inline="always")
 def _decode(buf, pos, end):
