@@ -13,6 +13,19 @@ from pathlib import Path
 TMP_SUFFIX = ".fastnews-tmp"
 
 
+def _umask() -> int:
+    """The process's umask, read without setting it where Linux allows (os.umask sets it,
+    for a moment, for every thread)."""
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def remove_stale_temporaries(folder: str | os.PathLike) -> int:
     """Delete temporary files a killed process left in folder; returns how many."""
     removed = 0
@@ -35,6 +48,7 @@ def atomic_path(path: str | os.PathLike):
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; an artifact gets open()'s usual mode
     os.close(fd)
     try:
         yield Path(tmp)

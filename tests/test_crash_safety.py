@@ -130,3 +130,19 @@ def test_sigkill_mid_predict_leaves_no_partial_output(small_onnx, tmp_path):
 def test_resume_needs_a_checkpoint(tmp_path):
     with pytest.raises(TrainError, match="no such file"):
         train(TrainConfig(), resume=tmp_path / "nothing", progress=False)
+
+
+def test_atomic_artifacts_get_the_usual_file_mode(tmp_path):
+    """mkstemp's temporaries are 0600; a renamed artifact must get what open() would give
+    under this umask, so that another user or a service can read an exported model."""
+    import os
+
+    from fastnews.atomic import write_bytes
+    old = os.umask(0o022)
+    try:
+        write_bytes(tmp_path / "model.onnx", b"x")
+        (tmp_path / "plain").write_bytes(b"x")
+    finally:
+        os.umask(old)
+    mode = (tmp_path / "model.onnx").stat().st_mode & 0o777
+    assert mode == (tmp_path / "plain").stat().st_mode & 0o777 == 0o644
