@@ -17,7 +17,9 @@ One idea per module:
     vocab      merging the chunks' words, ranking them, encoding the counted split
     encode     words to ids with a fitted vocabulary (inference); padding, truncation
     chunks     the texts' UTF-8 bytes, cut into chunks for a pool of threads
-    tokenizer  the public Tokenizer, TokenizerConfig and Encoded
+    tokenizer  the public Tokenizer
+    settings   TokenizerConfig, Encoded, the pad and unknown ids (no numba)
+    simple     the same rule and lookup in plain Python, for small inputs (no numba)
 
 How it runs: a pool of threads runs the kernels on chunks of consecutive documents.
 The kernels copy each document's UTF-8 bytes into a uint8 buffer (on CPython, straight

@@ -11,7 +11,7 @@ import numpy as np
 from fastnews.strtable import copy_from, store8
 from fastnews.tokenize.bitmap import _RUN_START, _ascii_bitmap, _next_run, _same_word
 from fastnews.tokenize.keys import _LONG_KEY, HI, LO, REC, VALUE, _find, _home, _key_of
-from fastnews.tokenize.settings import N_SPECIAL, PAD_ID, UNK_ID, Encoded  # noqa: F401  (re-exported)
+from fastnews.tokenize.settings import N_SPECIAL, UNK_ID
 from fastnews.tokenize.utf8 import _count_in, _next_word
 
 

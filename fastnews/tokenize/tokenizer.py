@@ -8,9 +8,10 @@ import numpy as np
 from fastnews.strtable import StringTable, capacity_for
 from fastnews.tokenize.chars import _fold_for, char_tables
 from fastnews.tokenize.chunks import CHUNK_BYTES, ENCODE_CHUNK_BYTES, _as_sequence, _chunk_pool, _in_chunks, _Utf8Texts
-from fastnews.tokenize.encode import Encoded, _encode_docs, _touch_pages
+from fastnews.tokenize.encode import _encode_docs, _touch_pages
 from fastnews.tokenize.keys import _index_words, _key_table
-from fastnews.tokenize.settings import N_SPECIAL, UNK_ID, TokenizerConfig, config_from_settings, settings_of
+from fastnews.tokenize.settings import (N_SPECIAL, UNK_ID, Encoded, TokenizerConfig, config_from_settings,
+                                       settings_of)
 from fastnews.tokenize.vocab import _most_frequent, count_words
 
 

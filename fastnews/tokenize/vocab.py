@@ -13,11 +13,12 @@ from fastnews.tokenize.bitmap import _same_word
 from fastnews.tokenize.chars import _fold_for, char_tables
 from fastnews.tokenize.chunks import CHUNK_BYTES, _as_sequence, _chunk_pool, _in_chunks, _Utf8Texts
 from fastnews.tokenize.count import _AHEAD, _count_chunk
-from fastnews.tokenize.encode import Encoded, _encode_tokens
+from fastnews.tokenize.encode import _encode_tokens
 from fastnews.tokenize.keys import _LONG_KEY, _shift_for, _slot_of
+from fastnews.tokenize.settings import Encoded
 
 if TYPE_CHECKING:
-    from fastnews.tokenize.tokenizer import TokenizerConfig
+    from fastnews.tokenize.settings import TokenizerConfig
 
 
 @nb.njit(cache=True, nogil=True)
