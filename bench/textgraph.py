@@ -5,7 +5,7 @@ warm-up run of each:
   - fresh processes, files -> JSONL: `fastnews predict MODEL.onnx` (numba tokenizer + ids graph),
     `fastnews predict MODEL.text.onnx` (everything in the graph) and `node clients/node/classify.mjs
     MODEL.text.onnx` (onnxruntime-node);
-  - in process, texts already in memory: the text graph against the numba tokenizer + ids graph,
+  - in process, texts already in memory (best of 3 after a warm-up): the text graph against the numba tokenizer + ids graph,
     and the text graph's prefix alone (text -> ids) against the numba tokenizer alone.
 
     python bench/textgraph.py --model exports/news20.onnx [--workdir /tmp/fastnews-bench]
@@ -44,21 +44,12 @@ def fresh(cmd: list[str], out: Path) -> float:
     return seconds
 
 
-def best_of(fn, n: int = 3) -> float:
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
-
 def main() -> None:
     from fastnews.corpus import load_corpus, strip_headers
     from fastnews.infer import Classifier, make_session
     from fastnews.textgraph import text_to_ids_model
     sys.path.insert(0, str(ROOT / "bench"))
-    from predict import extract_test  # noqa: E402  (bench/predict.py)
+    from predict import best_of, extract_test  # noqa: E402  (bench/predict.py)
     sys.path.pop(0)
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
