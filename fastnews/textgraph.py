@@ -30,7 +30,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from fastnews.tokenize import PAD_ID, UNK_ID, Tokenizer
+from fastnews.tokenize import N_SPECIAL, PAD_ID, UNK_ID, Tokenizer
 from fastnews.tokenize.simple import separator_runs
 
 TEXT_OPSET = 20      # StringSplit and RegexFullMatch
@@ -111,7 +111,7 @@ def text_to_ids(b: _Builder, text: str, tokenizer: Tokenizer, keep_headers: bool
                  pad_value=PAD_WORD)
     words = b.op("Slice", words, b.const([0]), b.const([cfg.max_len]), b.const([1]))
     ids = b.op("LabelEncoder", words, domain="ai.onnx.ml", keys_strings=[PAD_WORD, *tokenizer.vocab],
-               values_int64s=[PAD_ID, *range(UNK_ID + 1, UNK_ID + 1 + len(tokenizer.vocab))], default_int64=UNK_ID)
+               values_int64s=[PAD_ID, *range(N_SPECIAL, N_SPECIAL + len(tokenizer.vocab))], default_int64=UNK_ID)
     width = b.op("Gather", b.op("Shape", ids), b.const([1]))
     short = b.op("Max", b.op("Sub", b.const([cfg.min_len]), width), b.const([0]))
     pads = b.op("Concat", b.const([0, 0, 0]), short, axis=0)
