@@ -31,7 +31,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from fastnews.tokenize import N_SPECIAL, PAD_ID, UNK_ID, Tokenizer
-from fastnews.tokenize.simple import separator_runs
+from fastnews.tokenize.chars import separator_runs
 
 TEXT_OPSET = 20      # StringSplit and RegexFullMatch
 ML_OPSET = 3

@@ -42,6 +42,7 @@ from fastnews.distributed import World, shutdown, world_from_env
 from fastnews.distributed import init as join_world
 from fastnews.glove import GloveStore
 from fastnews.glove import load as load_glove
+from fastnews.linear_svm import add_svm_member
 from fastnews.metrics import plot_confusion, plot_curves, report
 from fastnews.model import TextCNN
 from fastnews.sparse import document_frequencies
@@ -323,12 +324,29 @@ def save_checkpoint(s: _Session, state: _Progress, opt, sched, np_rng, epoch: in
              s.run_dir / "checkpoint.pt")
 
 
+def add_linear_member(s: _Session, state: _Progress) -> dict | None:
+    """Rank 0: fit the linear SVM over the sparse path's features and add it into the best
+    weights (linear_svm.py); its figures, or None when the recipe has no SVM."""
+    if not s.cfg.svm_c or s.model.bow is None:
+        return None
+    t0 = time.perf_counter()
+    svm = add_svm_member(s.model, s.data["train"], s.data["val"], s.cfg.svm_c, s.cfg.seed)
+    state.best_state = {k: v.detach().cpu().clone() for k, v in s.model.state_dict().items()}
+    state.best["val_accuracy"] = svm["val_accuracy"]
+    s.log(f"linear SVM (C={svm['C']:g}) added with weight {svm['weight']:g}: val acc {svm['val_accuracy']:.4f} "
+          f"(network {svm['val_accuracy_network']:.4f}, SVM alone {svm['val_accuracy_svm']:.4f}), "
+          f"{time.perf_counter() - t0:.1f}s")
+    return {**svm, "seconds": time.perf_counter() - t0}
+
+
 def finish(s: _Session, state: _Progress, splits: Splits, glove: GloveStore) -> dict:
-    """Rank 0: score the best weights on test, write metrics.json, model.pt and the plots."""
+    """Rank 0: add the linear member, score the best weights on test, write metrics.json,
+    model.pt and the plots."""
+    svm = add_linear_member(s, state)
     test_logits = predict_logits(s.model, s.data["test"])
     rep = report(splits.test.labels, test_logits.argmax(1), s.names)
     history, best = state.history, state.best
-    train_seconds = sum(h["seconds"] for h in history)
+    train_seconds = sum(h["seconds"] for h in history) + (svm["seconds"] if svm else 0.0)
     metrics = {
         "fastnews_version": __version__, "device": str(s.device), "torch": str(torch.__version__),
         "threads": torch.get_num_threads(), "processes": s.world.size, "corpus": splits.source,
@@ -337,7 +355,7 @@ def finish(s: _Session, state: _Progress, splits: Splits, glove: GloveStore) -> 
         "glove": glove.meta.get("package") or glove.meta.get("source"),
         "epochs_run": len(history), "best_epoch": best["epoch"], "best_val_accuracy": best["val_accuracy"],
         "train_seconds": train_seconds, "docs_per_s": sum(h["docs_per_s"] for h in history) / max(1, len(history)),
-        "test_accuracy": rep["accuracy"], "test_macro_f1": rep["macro_f1"],
+        "test_accuracy": rep["accuracy"], "test_macro_f1": rep["macro_f1"], "svm": svm,
         "history": history, "test_per_class": rep["per_class"],
     }
     write_text(s.run_dir / "metrics.json", json.dumps(metrics, indent=1))

@@ -48,7 +48,7 @@ def test_graph_ids_equal_the_tokenizers_on_every_document(raw_news20, news20_tok
     texts = raw_news20.train.texts + raw_news20.test.texts
     assert len(texts) == 18846
     got, want = graph_ids(news20_tokenizer, texts, keep_headers), numba_ids(news20_tokenizer, texts, keep_headers)
-    differ = [i for i in np.flatnonzero((got != want).any(axis=1))]
+    differ = np.flatnonzero((got != want).any(axis=1)).tolist()
     assert differ == [], f"{len(differ)} documents differ, first {texts[differ[0]][:200]!r}"
     assert (got == 1).any() and (got > 1).any()  # unknown and known words both occur
 

@@ -10,6 +10,8 @@ Keras.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 
@@ -35,13 +37,33 @@ def _build_char_tables() -> tuple[np.ndarray, np.ndarray]:
     lower[plain] = np.frombuffer(lowered, np.uint32).astype(np.int32)
     lower[0x3A3] = 0x3C3
     lower[_DOTTED_CAPITAL_I] = -1
+    return separator_table().copy(), lower
+
+
+@functools.lru_cache(maxsize=1)
+def separator_table() -> np.ndarray:
+    """is_sep uint8 [0x110000]: 1 at every separator code point of SPLIT_RULE."""
     is_sep = np.zeros(MAX_CODEPOINT, np.uint8)
     for cp in range(0x3001):  # every str.isspace() code point is below U+3001
         if chr(cp).isspace():
             is_sep[cp] = 1
     for ch in KERAS_FILTERS:
         is_sep[ord(ch)] = 1
-    return is_sep, lower
+    is_sep.flags.writeable = False
+    return is_sep
+
+
+def separator_runs() -> list[tuple[int, int]]:
+    """The separator code points as inclusive (low, high) runs (for regular expressions:
+    tokenize/simple.py's and the ONNX text graph's)."""
+    cps = np.flatnonzero(separator_table()).tolist()
+    runs, start = [], cps[0]
+    for prev, cp in zip(cps[:-1], cps[1:]):
+        if cp != prev + 1:
+            runs.append((start, prev))
+            start = cp
+    runs.append((start, cps[-1]))
+    return runs
 
 
 _TABLES: dict[bool, tuple[np.ndarray, np.ndarray]] = {}
@@ -65,16 +87,7 @@ def char_tables(lowercase: bool = True) -> tuple[np.ndarray, np.ndarray]:
 
 def _ascii_separator_ranges() -> list[tuple[int, int]]:
     """The ASCII separators of SPLIT_RULE as inclusive (low, high) runs of bytes."""
-    sep = [chr(c).isspace() or chr(c) in KERAS_FILTERS for c in range(128)]
-    runs, c = [], 0
-    while c < 128:
-        if sep[c]:
-            start = c
-            while c + 1 < 128 and sep[c + 1]:
-                c += 1
-            runs.append((start, c))
-        c += 1
-    return runs
+    return [(lo, min(hi, 0x7F)) for lo, hi in separator_runs() if lo < 0x80]
 
 
 # Byte b (< 0x80) is in [lo, hi] when b + (0x80 - lo) reaches bit 7 and b + (0x7F - hi)

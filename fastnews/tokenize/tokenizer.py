@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from fastnews.strtable import StringTable, capacity_for

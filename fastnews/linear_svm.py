@@ -1,0 +1,167 @@
+"""The linear member: an L2-regularised, squared-hinge linear SVM over the sparse path's features.
+
+The network and its sparse path are trained jointly; the sparse path then mostly fits
+the training set early, which starves the convolutions. A linear SVM fitted on its own
+over the same TF-IDF features (words and hashed bigrams, weighted exactly as
+sparse.py weighs them in the graph) makes different errors from the joint model, and
+their sum is more accurate than either (bench/RESULTS.md, issue #19). Because both are
+linear in the same features, the SVM adds nothing to the exported graph: its weights
+are added to the sparse path's table and its intercepts to the output layer's bias.
+
+The solver is dual coordinate descent, one-vs-rest, with the intercept as a feature of
+value 1 (LIBLINEAR's L2-loss SVC dual; Hsieh et al., 2008), as a numba kernel over a CSR
+matrix. tests/test_linear_svm.py checks it against the same loop in plain Python.
+
+    x = tfidf_csr(model.bow, ids)                       # CSR over the path's features
+    w, b = fit_svm(x, labels, n_classes, C=1.0)         # float32 (n_features, k), (k,)
+    add_svm_member(model, train, val, C=1.0)            # what training does: fit, weigh, merge
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba as nb
+import numpy as np
+import torch
+
+from fastnews import _kernel_cache  # noqa: F401  (numba's cache keyed by the kernel files)
+from fastnews.sparse import SparseNgrams, _runs
+
+
+@dataclass
+class Csr:
+    """Rows of TF-IDF weights: row i's features are indices[indptr[i]:indptr[i + 1]]."""
+    indptr: np.ndarray   # int64 (n + 1,)
+    indices: np.ndarray  # int64 (nnz,)
+    data: np.ndarray     # float64 (nnz,)
+    n_features: int
+
+
+@torch.no_grad()
+def tfidf_csr(path: SparseNgrams, ids: torch.Tensor, batch_size: int = 512) -> Csr:
+    """The sparse path's weights w_f of each row of ids (int64 (N, T)), as a CSR matrix:
+    one entry per distinct feature with a non-zero weight (min_df and padding drop out)."""
+    rows, cols, vals = [], [], []
+    for i in range(0, ids.shape[0], batch_size):
+        s, count, starts = _runs(path.features(ids[i:i + batch_size].cpu()))
+        tfidf = path.idf.cpu()[s].double() * (1.0 + torch.log(count.double()))
+        norm = torch.sqrt((tfidf * tfidf * starts).sum(dim=1, keepdim=True)).clamp(min=1e-12)
+        keep = starts & (tfidf > 0)
+        r, c = keep.nonzero(as_tuple=True)  # row-major: each row's features in sorted order
+        rows.append(r + i)
+        cols.append(s[r, c])
+        vals.append((tfidf / norm)[r, c])
+    row = torch.cat(rows).numpy()
+    indptr = np.zeros(ids.shape[0] + 1, np.int64)
+    np.cumsum(np.bincount(row, minlength=ids.shape[0]), out=indptr[1:])
+    return Csr(indptr, torch.cat(cols).numpy().astype(np.int64), torch.cat(vals).numpy(),
+               path.n_ids + path.n_buckets)
+
+
+def fit_svm(x: Csr, labels: np.ndarray, n_classes: int, C: float = 1.0, tol: float = 1e-2,
+            max_epochs: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """One-vs-rest squared-hinge SVMs, min 0.5 |w|^2 + C sum max(0, 1 - y w.x)^2 per class
+    -> W float32 (n_features, n_classes), b float32 (n_classes,)."""
+    order = np.random.default_rng(seed).permutation(x.indptr.shape[0] - 1)
+    w = _dcd_squared_hinge(x.indptr, x.indices, x.data, np.asarray(labels, np.int64), order, x.n_features,
+                          n_classes, float(C), float(tol), int(max_epochs))
+    return np.ascontiguousarray(w[:, :-1].T, np.float32), w[:, -1].astype(np.float32)
+
+
+@nb.njit(cache=True, nogil=True, parallel=True)
+def _dcd_squared_hinge(indptr, indices, data, labels, order, n_features, n_classes, C, tol, max_epochs):
+    """w float64 (n_classes, n_features + 1), the last column the intercepts. Each class's
+    dual variables are visited in `order` every epoch, until the projected gradients span
+    less than tol. The classes are independent problems, solved in parallel. (dcd_python
+    is the same loop, written plainly.)"""
+    n = indptr.shape[0] - 1
+    w = np.zeros((n_classes, n_features + 1))
+    diag = 0.5 / C
+    q = np.full(n, 1.0 + diag)
+    for i in range(n):
+        for j in range(indptr[i], indptr[i + 1]):
+            q[i] += data[j] * data[j]
+    for c in nb.prange(n_classes):
+        wc = w[c]
+        alpha = np.zeros(n)
+        for _ in range(max_epochs):
+            lo, hi = np.inf, -np.inf
+            for i in order:
+                y = 1.0 if labels[i] == c else -1.0
+                dot = wc[n_features]
+                for j in range(indptr[i], indptr[i + 1]):
+                    dot += wc[indices[j]] * data[j]
+                g = y * dot - 1.0 + diag * alpha[i]
+                pg = min(g, 0.0) if alpha[i] == 0.0 else g
+                lo, hi = min(lo, pg), max(hi, pg)
+                if pg != 0.0:
+                    old = alpha[i]
+                    alpha[i] = max(old - g / q[i], 0.0)
+                    step = (alpha[i] - old) * y
+                    for j in range(indptr[i], indptr[i + 1]):
+                        wc[indices[j]] += step * data[j]
+                    wc[n_features] += step
+            if hi - lo < tol:
+                break
+    return w
+
+
+def dcd_python(indptr, indices, data, labels, order, n_features, n_classes, C, tol, max_epochs):
+    """The kernel's loop in plain Python, for the tests: w float64 (n_classes, n_features + 1),
+    the last column the intercepts."""
+    w = np.zeros((n_classes, n_features + 1))
+    diag = 0.5 / C
+    q = [sum(v * v for v in data[indptr[i]:indptr[i + 1]]) + 1.0 + diag for i in range(len(indptr) - 1)]
+    for c in range(n_classes):
+        alpha = [0.0] * (len(indptr) - 1)
+        for _ in range(max_epochs):
+            lo, hi = np.inf, -np.inf
+            for i in order:
+                y = 1.0 if labels[i] == c else -1.0
+                dot = w[c, n_features]
+                for j in range(indptr[i], indptr[i + 1]):
+                    dot += w[c, indices[j]] * data[j]
+                g = y * dot - 1.0 + diag * alpha[i]
+                pg = min(g, 0.0) if alpha[i] == 0.0 else g
+                lo, hi = min(lo, pg), max(hi, pg)
+                if pg != 0.0:
+                    old = alpha[i]
+                    alpha[i] = max(old - g / q[i], 0.0)
+                    step = (alpha[i] - old) * y
+                    for j in range(indptr[i], indptr[i + 1]):
+                        w[c, indices[j]] += step * data[j]
+                    w[c, n_features] += step
+            if hi - lo < tol:
+                break
+    return w
+
+
+def decision(x: Csr, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """SVM scores float32 (n, n_classes) of the rows of x."""
+    rows = torch.from_numpy(np.repeat(np.arange(x.indptr.shape[0] - 1), np.diff(x.indptr)))
+    terms = torch.from_numpy(w)[torch.from_numpy(x.indices)] * torch.from_numpy(x.data).float().unsqueeze(1)
+    out = torch.zeros(x.indptr.shape[0] - 1, w.shape[1]).index_add_(0, rows, terms)
+    return out.numpy() + b
+
+
+WEIGHTS = (1.0, 2.0, 4.0, 8.0, 16.0)
+
+
+@torch.no_grad()
+def add_svm_member(model, train, val, C: float, seed: int = 0) -> dict:
+    """Fit the SVM on train (checkpoint.Split) over model.bow's features, pick the weight
+    of its scores on val (the first of WEIGHTS with the best accuracy of network + weight x
+    SVM), and add the weighted SVM into the model's sparse path and output bias, in place.
+    -> the figures, for metrics.json."""
+    from fastnews.checkpoint import predict_logits
+    path = model.bow
+    x_train, x_val = tfidf_csr(path, train.ids), tfidf_csr(path, val.ids)
+    w, b = fit_svm(x_train, train.labels.cpu().numpy(), model.config.n_classes, C=C, seed=seed)
+    net, svm, y = predict_logits(model, val), decision(x_val, w, b), val.labels.cpu().numpy()
+    acc = {k: float(((net + k * svm).argmax(1) == y).mean()) for k in WEIGHTS}
+    weight = max(WEIGHTS, key=lambda k: acc[k])
+    path.scores.weight.add_(torch.from_numpy(weight * w).to(path.scores.weight))
+    model.out.bias.add_(torch.from_numpy(weight * b).to(model.out.bias))
+    return {"C": C, "weight": weight, "val_accuracy_network": float((net.argmax(1) == y).mean()),
+            "val_accuracy_svm": float((svm.argmax(1) == y).mean()), "val_accuracy": acc[weight]}

@@ -1,0 +1,109 @@
+"""The linear member (fastnews/linear_svm.py): the numba solver against its plain-Python twin
+and against the primal optimum, its features against the sparse path's, and the merge."""
+
+import numpy as np
+import pytest
+import torch
+
+from fastnews.linear_svm import (Csr, _dcd_squared_hinge, add_svm_member, dcd_python, decision, fit_svm,
+                                 tfidf_csr)
+from fastnews.sparse import SparseNgrams, document_frequencies
+
+
+def _problem(n=60, n_features=25, n_classes=3, seed=0) -> tuple[Csr, np.ndarray]:
+    """Random sparse rows whose class shows in a few features; row 0 is empty (a document of
+    unknown words only) and row 1 holds a single feature."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, n_classes, n)
+    rows = [[], [7]] + [sorted(set(rng.integers(0, n_features, rng.integers(1, 8)).tolist()) | {labels[i] * 3})
+                        for i in range(2, n)]
+    indptr = np.cumsum([0] + [len(r) for r in rows]).astype(np.int64)
+    data = rng.uniform(0.1, 1.0, indptr[-1])
+    return Csr(indptr, np.concatenate([np.asarray(r, np.int64) for r in rows]), data, n_features), labels
+
+
+def _primal(x: Csr, labels, w, b, C):
+    m = decision(x, w.astype(np.float32), b).astype(np.float64)
+    y = np.where(labels[:, None] == np.arange(w.shape[1]), 1.0, -1.0)
+    return 0.5 * ((w.astype(np.float64) ** 2).sum(0) + b.astype(np.float64) ** 2) + C * (
+        np.maximum(0, 1 - y * m) ** 2).sum(0)
+
+
+@pytest.mark.parametrize("C", [0.1, 1.0])
+def test_kernel_matches_the_python_twin(C):
+    x, labels = _problem()
+    order = np.random.default_rng(1).permutation(len(labels))
+    args = (x.indptr, x.indices, x.data, labels, order, x.n_features, 3, C, 1e-3, 50)
+    np.testing.assert_allclose(_dcd_squared_hinge(*args), dcd_python(*args), rtol=1e-10, atol=1e-12)
+
+
+def test_solution_is_the_primal_optimum():
+    """Full-batch L-BFGS on the primal reaches no lower objective than the dual solver."""
+    x, labels = _problem(n=120, n_features=40, seed=2)
+    C = 1.0
+    w, b = fit_svm(x, labels, 3, C=C, tol=1e-4, max_epochs=2000)
+    dense = torch.zeros(len(labels), x.n_features, dtype=torch.float64)
+    rows = np.repeat(np.arange(len(labels)), np.diff(x.indptr))
+    dense[rows, x.indices] = torch.from_numpy(x.data)
+    y = torch.where(torch.from_numpy(labels)[:, None] == torch.arange(3), 1.0, -1.0).double()
+    wt = torch.zeros(x.n_features, 3, dtype=torch.float64, requires_grad=True)
+    bt = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([wt, bt], max_iter=500, line_search_fn="strong_wolfe", tolerance_grad=1e-12,
+                            tolerance_change=1e-14)
+
+    def closure():
+        opt.zero_grad()
+        loss = 0.5 * ((wt ** 2).sum() + (bt ** 2).sum()) + C * (torch.relu(1 - y * (dense @ wt + bt)) ** 2).sum()
+        loss.backward()
+        return loss
+    opt.step(closure)
+    ours = _primal(x, labels, w, b, C)
+    best = _primal(x, labels, wt.detach().numpy(), bt.detach().numpy(), C)
+    np.testing.assert_allclose(ours, best, rtol=1e-3)
+    assert (decision(x, w, b).argmax(1) == labels)[2:].mean() > 0.9
+
+
+@pytest.mark.parametrize("n_buckets", [0, 37])
+def test_features_are_the_sparse_paths(n_buckets):
+    """An SVM's scores over tfidf_csr equal the sparse path's own output with the SVM's table:
+    the merge into the graph changes nothing the SVM learned."""
+    n_ids, rng = 15, np.random.default_rng(3)
+    ids = torch.zeros(8, 12, dtype=torch.int64)
+    for i in range(1, 8):  # row 0 stays empty
+        k = int(rng.integers(1, 12))
+        ids[i, :k] = torch.from_numpy(rng.integers(1, n_ids, k))
+    ids[7, :3] = 1  # unknown words only
+    path = SparseNgrams(n_ids, 4, n_buckets).eval()
+    df = document_frequencies(path, ids)
+    path.set_idf(df, ids.shape[0], min_df=2)
+    w = rng.normal(size=(n_ids + n_buckets, 4)).astype(np.float32)
+    with torch.no_grad():
+        path.scores.weight.copy_(torch.from_numpy(w))
+        want = path(ids).numpy()
+    got = decision(tfidf_csr(path, ids), w, np.zeros(4, np.float32))
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_member_is_added_into_the_model_with_the_chosen_weight():
+    from fastnews.checkpoint import Split, predict_logits
+    from fastnews.model import ModelConfig, TextCNN
+    torch.manual_seed(0)
+    rng = np.random.default_rng(4)
+    model = TextCNN(ModelConfig(n_ids=30, n_classes=3, embed_dim=6, n_filters=4, bow=True, bow_buckets=11)).eval()
+
+    def split(n):
+        labels = rng.integers(0, 3, n)
+        ids = torch.zeros(n, 10, dtype=torch.int64)
+        for i in range(n):  # each class has its own words, plus noise
+            ids[i] = torch.from_numpy(np.concatenate([rng.integers(2 + 9 * labels[i], 11 + 9 * labels[i], 6),
+                                                      rng.integers(2, 30, 4)]))
+        return Split(ids, np.full(n, 10), torch.from_numpy(labels))
+    train, val = split(90), split(30)
+    model.bow.set_idf(document_frequencies(model.bow, train.ids), 90, 1)
+    before = predict_logits(model, val)
+    out = add_svm_member(model, train, val, C=1.0)
+    w, b = fit_svm(tfidf_csr(model.bow, train.ids), train.labels.numpy(), 3, C=1.0)
+    want = before + out["weight"] * decision(tfidf_csr(model.bow, val.ids), w, b)
+    np.testing.assert_allclose(predict_logits(model, val), want, atol=1e-4)
+    assert out["val_accuracy"] == float((want.argmax(1) == val.labels.numpy()).mean())
+    assert out["val_accuracy_svm"] > 0.9
