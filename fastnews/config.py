@@ -51,11 +51,12 @@ class TrainConfig:
     dropout: float = _opt(0.5, "dropout before the output layer", "model")
     freeze_embeddings: bool = _opt(False, "do not fine-tune the GloVe vectors", "model")
     bow: bool = _opt(True, "add the sparse linear path of TF-IDF-weighted words and bigrams (sparse.py)", "model")
-    bow_buckets: int = _opt(2 ** 18, "hashed bigram buckets of the sparse path; 0 = words only", "model")
+    bow_buckets: int = _opt(0, "hashed bigram buckets of the sparse path; 0 = words only", "model")
     bow_dropout: float = _opt(0.5, "dropout of the sparse path's feature occurrences in training", "model")
     min_df: int = _opt(2, "the sparse path ignores features seen in fewer training documents", "model")
-    svm_c: float = _opt(1.0, "C of the linear SVM fitted after training over the sparse path's features and added "
-                             "into the model, weighted as validation picks (linear_svm.py); 0 = none", "model")
+    svm_c: float = _opt(1.0, "C of the linear SVM over TF-IDF words and bigrams, fitted after training and added "
+                             "into the model with the weight validation picks (linear_svm.py); 0 = none", "model")
+    svm_buckets: int = _opt(2 ** 18, "hashed bigram buckets of the linear SVM; 0 = words only", "model")
     epochs: int = _opt(8, "passes over train, at most", "optimisation")
     batch_size: int = _opt(64, "documents per step (the global batch under DDP)", "optimisation")
     lr: float = _opt(2e-3, "AdamW learning rate of the convolutions and the output layer", "optimisation")

@@ -1,20 +1,20 @@
 """The linear member: an L2-regularised, squared-hinge linear SVM over the sparse path's features.
 
-The network and its sparse path are trained jointly; the sparse path then mostly fits
-the training set early, which starves the convolutions. A linear SVM fitted on its own
-over the same TF-IDF features (words and hashed bigrams, weighted exactly as
-sparse.py weighs them in the graph) makes different errors from the joint model, and
-their sum is more accurate than either (bench/RESULTS.md, issue #19). Because both are
-linear in the same features, the SVM adds nothing to the exported graph: its weights
-are added to the sparse path's table and its intercepts to the output layer's bias.
+The network and its sparse path are trained jointly; the sparse path then fits the
+training set early, which starves the convolutions. A linear SVM fitted on its own over
+TF-IDF words and hashed bigrams (weighted exactly as sparse.py weighs them in the
+graph) makes different errors from the joint model, and their sum is more accurate than
+either (bench/RESULTS.md, issue #19). In the graph it is a second sparse path whose
+table holds the SVM's weights times the weight chosen on validation; its intercepts go
+into the output layer's bias.
 
 The solver is dual coordinate descent, one-vs-rest, with the intercept as a feature of
 value 1 (LIBLINEAR's L2-loss SVC dual; Hsieh et al., 2008), as a numba kernel over a CSR
 matrix. tests/test_linear_svm.py checks it against the same loop in plain Python.
 
-    x = tfidf_csr(model.bow, ids)                       # CSR over the path's features
+    x = tfidf_csr(path, ids)                            # CSR over a sparse path's features
     w, b = fit_svm(x, labels, n_classes, C=1.0)         # float32 (n_features, k), (k,)
-    add_svm_member(model, train, val, C=1.0)            # what training does: fit, weigh, merge
+    add_svm_member(model, train, val, 1.0, 2 ** 18, 2)  # what training does: fit, weigh, add
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from fastnews import _kernel_cache  # noqa: F401  (numba's cache keyed by the kernel files)
-from fastnews.sparse import SparseNgrams, _runs
+from fastnews.sparse import SparseNgrams, _runs, document_frequencies
 
 
 @dataclass
@@ -149,19 +149,23 @@ WEIGHTS = (1.0, 2.0, 4.0, 8.0, 16.0)
 
 
 @torch.no_grad()
-def add_svm_member(model, train, val, C: float, seed: int = 0) -> dict:
-    """Fit the SVM on train (checkpoint.Split) over model.bow's features, pick the weight
-    of its scores on val (the first of WEIGHTS with the best accuracy of network + weight x
-    SVM), and add the weighted SVM into the model's sparse path and output bias, in place.
-    -> the figures, for metrics.json."""
+def add_svm_member(model, train, val, C: float, n_buckets: int, min_df: int, seed: int = 0) -> dict:
+    """Fit the SVM on train (checkpoint.Split) over TF-IDF words and n_buckets hashed bigrams
+    (idf from train, min_df), pick the weight of its scores on val (the first of WEIGHTS with
+    the best accuracy of network + weight x SVM), and add it to the model, in place: a
+    sparse path model.svm holding the weighted table, and the weighted intercepts in the
+    output bias. -> the figures, for metrics.json."""
     from fastnews.checkpoint import predict_logits
-    path = model.bow
+    c = model.config
+    path = SparseNgrams(c.n_ids, c.n_classes, n_buckets)
+    path.set_idf(document_frequencies(path, train.ids.cpu()), train.ids.shape[0], min_df)
     x_train, x_val = tfidf_csr(path, train.ids), tfidf_csr(path, val.ids)
-    w, b = fit_svm(x_train, train.labels.cpu().numpy(), model.config.n_classes, C=C, seed=seed)
+    w, b = fit_svm(x_train, train.labels.cpu().numpy(), c.n_classes, C=C, seed=seed)
     net, svm, y = predict_logits(model, val), decision(x_val, w, b), val.labels.cpu().numpy()
     acc = {k: float(((net + k * svm).argmax(1) == y).mean()) for k in WEIGHTS}
     weight = max(WEIGHTS, key=lambda k: acc[k])
-    path.scores.weight.add_(torch.from_numpy(weight * w).to(path.scores.weight))
+    path.scores.weight.copy_(torch.from_numpy(weight * w))
     model.out.bias.add_(torch.from_numpy(weight * b).to(model.out.bias))
+    model.svm, c.svm_buckets = path.to(model.out.bias.device).eval(), n_buckets
     return {"C": C, "weight": weight, "val_accuracy_network": float((net.argmax(1) == y).mean()),
             "val_accuracy_svm": float((svm.argmax(1) == y).mean()), "val_accuracy": acc[weight]}

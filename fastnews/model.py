@@ -9,7 +9,9 @@ any length, unlike AdaptiveMaxPool1d(k)):
   MaxPool(5), then Dense(128) + ReLU and the output layer.
 
 With ``bow`` (the default recipe), the sparse path of sparse.py adds its TF-IDF-weighted
-class scores of the same ids to the CNN's logits; the two are trained jointly.
+class scores of the same ids to the CNN's logits; the two are trained jointly. With
+``svm_buckets`` set, a linear SVM over words and hashed bigrams, fitted after training
+(linear_svm.py), adds its scores too.
 
 Padding never changes a result: the input ids are padded with 0 after the words,
 the true length is recovered in the graph as the number of non-zero ids, and every
@@ -42,6 +44,7 @@ class ModelConfig:
     bow: bool = False             # add the sparse linear path (sparse.py)
     bow_buckets: int = 0          # hashed bigram buckets of the sparse path; 0 = words only
     bow_dropout: float = 0.0      # dropout of the sparse path's feature occurrences, in training
+    svm_buckets: int | None = None  # the linear SVM member's bigram buckets; None = no member
 
     def __post_init__(self):
         self.kernel_sizes = tuple(int(k) for k in self.kernel_sizes)
@@ -92,6 +95,9 @@ class TextCNN(nn.Module):
         # with the CNN. It keeps rare but telling words (names, hosts, jargon) and phrases
         # that a 50-d convolution tends to wash out. Starts at zero.
         self.bow = SparseNgrams(c.n_ids, c.n_classes, c.bow_buckets, c.bow_dropout) if c.bow else None
+        # The linear SVM member (linear_svm.py): a second sparse path over words and bigrams,
+        # fitted after training and added in with its weight folded into its table.
+        self.svm = SparseNgrams(c.n_ids, c.n_classes, c.svm_buckets) if c.svm_buckets is not None else None
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         """ids: int64 (B, T), 0-padded after the words, T >= min_len -> logits (B, n_classes),
@@ -122,6 +128,8 @@ class TextCNN(nn.Module):
         logits = self.out(self.dropout(z))
         if self.bow is not None:
             logits = logits + self.bow(ids).to(logits.dtype)
+        if self.svm is not None:
+            logits = logits + self.svm(ids).to(logits.dtype)
         return logits
 
     def _conv(self, conv: nn.Conv1d, emb: torch.Tensor) -> torch.Tensor:

@@ -325,12 +325,13 @@ def save_checkpoint(s: _Session, state: _Progress, opt, sched, np_rng, epoch: in
 
 
 def add_linear_member(s: _Session, state: _Progress) -> dict | None:
-    """Rank 0: fit the linear SVM over the sparse path's features and add it into the best
+    """Rank 0: fit the linear SVM over TF-IDF words and bigrams and add it into the best
     weights (linear_svm.py); its figures, or None when the recipe has no SVM."""
-    if not s.cfg.svm_c or s.model.bow is None:
+    if not s.cfg.svm_c:
         return None
     t0 = time.perf_counter()
-    svm = add_svm_member(s.model, s.data["train"], s.data["val"], s.cfg.svm_c, s.cfg.seed)
+    svm = add_svm_member(s.model, s.data["train"], s.data["val"], s.cfg.svm_c, s.cfg.svm_buckets, s.cfg.min_df,
+                         s.cfg.seed)
     state.best_state = {k: v.detach().cpu().clone() for k, v in s.model.state_dict().items()}
     state.best["val_accuracy"] = svm["val_accuracy"]
     s.log(f"linear SVM (C={svm['C']:g}) added with weight {svm['weight']:g}: val acc {svm['val_accuracy']:.4f} "
