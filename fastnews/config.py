@@ -47,7 +47,7 @@ class TrainConfig:
     arch: str = _opt("kim", "kim: parallel conv widths; seed: the original 3x Conv1d(128,5) stack", "model",
                      choices=["kim", "seed"])
     kernel_sizes: tuple[int, ...] = _opt((3, 4, 5), "kim conv widths, e.g. 3,4,5", "model")
-    n_filters: int = _opt(64, "filters per conv width", "model", flag="--filters")
+    n_filters: int = _opt(32, "filters per conv width", "model", flag="--filters")
     dropout: float = _opt(0.5, "dropout before the output layer", "model")
     freeze_embeddings: bool = _opt(False, "do not fine-tune the GloVe vectors", "model")
     bow: bool = _opt(True, "add the sparse linear path of TF-IDF-weighted words and bigrams (sparse.py)", "model")

@@ -145,7 +145,7 @@ def decision(x: Csr, w: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out.numpy() + b
 
 
-WEIGHTS = (1.0, 2.0, 4.0, 8.0, 16.0)
+WEIGHTS = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0)  # 0: validation says the member does not help
 
 
 @torch.no_grad()
@@ -154,7 +154,7 @@ def add_svm_member(model, train, val, C: float, n_buckets: int, min_df: int, see
     (idf from train, min_df), pick the weight of its scores on val (the first of WEIGHTS with
     the best accuracy of network + weight x SVM), and add it to the model, in place: a
     sparse path model.svm holding the weighted table, and the weighted intercepts in the
-    output bias. -> the figures, for metrics.json."""
+    output bias. With weight 0 the model is left as it was. -> the figures, for metrics.json."""
     from fastnews.checkpoint import predict_logits
     c = model.config
     path = SparseNgrams(c.n_ids, c.n_classes, n_buckets)
@@ -164,8 +164,9 @@ def add_svm_member(model, train, val, C: float, n_buckets: int, min_df: int, see
     net, svm, y = predict_logits(model, val), decision(x_val, w, b), val.labels.cpu().numpy()
     acc = {k: float(((net + k * svm).argmax(1) == y).mean()) for k in WEIGHTS}
     weight = max(WEIGHTS, key=lambda k: acc[k])
-    path.scores.weight.copy_(torch.from_numpy(weight * w))
-    model.out.bias.add_(torch.from_numpy(weight * b).to(model.out.bias))
-    model.svm, c.svm_buckets = path.to(model.out.bias.device).eval(), n_buckets
+    if weight > 0:
+        path.scores.weight.copy_(torch.from_numpy(weight * w))
+        model.out.bias.add_(torch.from_numpy(weight * b).to(model.out.bias))
+        model.svm, c.svm_buckets = path.to(model.out.bias.device).eval(), n_buckets
     return {"C": C, "weight": weight, "val_accuracy_network": float((net.argmax(1) == y).mean()),
             "val_accuracy_svm": float((svm.argmax(1) == y).mean()), "val_accuracy": acc[weight]}

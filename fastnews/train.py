@@ -334,7 +334,8 @@ def add_linear_member(s: _Session, state: _Progress) -> dict | None:
                          s.cfg.seed)
     state.best_state = {k: v.detach().cpu().clone() for k, v in s.model.state_dict().items()}
     state.best["val_accuracy"] = svm["val_accuracy"]
-    s.log(f"linear SVM (C={svm['C']:g}) added with weight {svm['weight']:g}: val acc {svm['val_accuracy']:.4f} "
+    how = f"added with weight {svm['weight']:g}" if svm["weight"] else "left out (no gain on validation)"
+    s.log(f"linear SVM (C={svm['C']:g}) {how}: val acc {svm['val_accuracy']:.4f} "
           f"(network {svm['val_accuracy_network']:.4f}, SVM alone {svm['val_accuracy_svm']:.4f}), "
           f"{time.perf_counter() - t0:.1f}s")
     return {**svm, "seconds": time.perf_counter() - t0}
