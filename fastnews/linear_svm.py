@@ -10,7 +10,7 @@ into the output layer's bias.
 
 The solver is dual coordinate descent, one-vs-rest, with the intercept as a feature of
 value 1 (LIBLINEAR's L2-loss SVC dual; Hsieh et al., 2008), as a numba kernel over a CSR
-matrix. tests/test_linear_svm.py checks it against the same loop in plain Python.
+matrix. tests/test_linear_svm.py checks it against its plain-Python twin in tests/naive.py.
 
     x = tfidf_csr(path, ids)                            # CSR over a sparse path's features
     w, b = fit_svm(x, labels, n_classes, C=1.0)         # float32 (n_features, k), (k,)
@@ -73,8 +73,8 @@ def fit_svm(x: Csr, labels: np.ndarray, n_classes: int, C: float = 1.0, tol: flo
 def _dcd_squared_hinge(indptr, indices, data, labels, order, n_features, n_classes, C, tol, max_epochs):
     """w float64 (n_classes, n_features + 1), the last column the intercepts. Each class's
     dual variables are visited in `order` every epoch, until the projected gradients span
-    less than tol. The classes are independent problems, solved in parallel. (dcd_python
-    is the same loop, written plainly.)"""
+    less than tol. The classes are independent problems, solved in parallel. (tests/naive.py
+    has the same loop, written plainly.)"""
     n = indptr.shape[0] - 1
     w = np.zeros((n_classes, n_features + 1))
     diag = 0.5 / C
@@ -102,36 +102,6 @@ def _dcd_squared_hinge(indptr, indices, data, labels, order, n_features, n_class
                     for j in range(indptr[i], indptr[i + 1]):
                         wc[indices[j]] += step * data[j]
                     wc[n_features] += step
-            if hi - lo < tol:
-                break
-    return w
-
-
-def dcd_python(indptr, indices, data, labels, order, n_features, n_classes, C, tol, max_epochs):
-    """The kernel's loop in plain Python, for the tests: w float64 (n_classes, n_features + 1),
-    the last column the intercepts."""
-    w = np.zeros((n_classes, n_features + 1))
-    diag = 0.5 / C
-    q = [sum(v * v for v in data[indptr[i]:indptr[i + 1]]) + 1.0 + diag for i in range(len(indptr) - 1)]
-    for c in range(n_classes):
-        alpha = [0.0] * (len(indptr) - 1)
-        for _ in range(max_epochs):
-            lo, hi = np.inf, -np.inf
-            for i in order:
-                y = 1.0 if labels[i] == c else -1.0
-                dot = w[c, n_features]
-                for j in range(indptr[i], indptr[i + 1]):
-                    dot += w[c, indices[j]] * data[j]
-                g = y * dot - 1.0 + diag * alpha[i]
-                pg = min(g, 0.0) if alpha[i] == 0.0 else g
-                lo, hi = min(lo, pg), max(hi, pg)
-                if pg != 0.0:
-                    old = alpha[i]
-                    alpha[i] = max(old - g / q[i], 0.0)
-                    step = (alpha[i] - old) * y
-                    for j in range(indptr[i], indptr[i + 1]):
-                        w[c, indices[j]] += step * data[j]
-                    w[c, n_features] += step
             if hi - lo < tol:
                 break
     return w

@@ -6,6 +6,8 @@ only str methods, dicts and lists, so that the kernels can be checked against it
 
 from collections import Counter
 
+import numpy as np
+
 KERAS_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~'
 
 
@@ -81,3 +83,33 @@ def tfidf_scores(ids, n_ids, n_buckets, idf, table):
     norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
     n_classes = len(table[0])
     return [sum(w / norm * table[f][k] for f, w in weights.items()) for k in range(n_classes)]
+
+
+def dcd_squared_hinge(indptr, indices, data, labels, order, n_features, n_classes, C, tol, max_epochs):
+    """linear_svm's dual coordinate descent in plain Python: w float64 (n_classes, n_features + 1),
+    the last column the intercepts."""
+    w = np.zeros((n_classes, n_features + 1))
+    diag = 0.5 / C
+    q = [sum(v * v for v in data[indptr[i]:indptr[i + 1]]) + 1.0 + diag for i in range(len(indptr) - 1)]
+    for c in range(n_classes):
+        alpha = [0.0] * (len(indptr) - 1)
+        for _ in range(max_epochs):
+            lo, hi = np.inf, -np.inf
+            for i in order:
+                y = 1.0 if labels[i] == c else -1.0
+                dot = w[c, n_features]
+                for j in range(indptr[i], indptr[i + 1]):
+                    dot += w[c, indices[j]] * data[j]
+                g = y * dot - 1.0 + diag * alpha[i]
+                pg = min(g, 0.0) if alpha[i] == 0.0 else g
+                lo, hi = min(lo, pg), max(hi, pg)
+                if pg != 0.0:
+                    old = alpha[i]
+                    alpha[i] = max(old - g / q[i], 0.0)
+                    step = (alpha[i] - old) * y
+                    for j in range(indptr[i], indptr[i + 1]):
+                        w[c, indices[j]] += step * data[j]
+                    w[c, n_features] += step
+            if hi - lo < tol:
+                break
+    return w
