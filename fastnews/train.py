@@ -330,6 +330,8 @@ def add_linear_member(s: _Session, state: _Progress) -> dict | None:
     if not s.cfg.svm_c:
         return None
     t0 = time.perf_counter()
+    s.log(f"fitting the linear SVM member on {s.data['train'].ids.shape[0]} documents (C={s.cfg.svm_c:g}, "
+          f"{s.cfg.svm_buckets} bigram buckets)")
     svm = add_svm_member(s.model, s.data["train"], s.data["val"], s.cfg.svm_c, s.cfg.svm_buckets, s.cfg.min_df,
                          s.cfg.seed)
     state.best_state = {k: v.detach().cpu().clone() for k, v in s.model.state_dict().items()}
