@@ -18,7 +18,7 @@ from numba.core import caching
 _ROOT = Path(__file__).resolve().parent
 # The files whose kernels call each other (the GloVe parser and the tokenizer both use
 # strtable's helpers).
-KERNEL_FILES = (_ROOT / "strtable.py", _ROOT / "glovetext.py", _ROOT / "linear_svm.py", *sorted((_ROOT / "tokenize").glob("*.py")))
+KERNEL_FILES = (_ROOT / "strtable.py", _ROOT / "glovetext.py", *sorted((_ROOT / "tokenize").glob("*.py")))
 
 
 def kernel_stamp() -> str:

@@ -25,8 +25,7 @@ import numba as nb
 import numpy as np
 import torch
 
-from fastnews import _kernel_cache  # noqa: F401  (numba's cache keyed by the kernel files)
-from fastnews.sparse import SparseNgrams, _runs, document_frequencies
+from fastnews.sparse import SparseNgrams, document_frequencies
 
 
 @dataclass
@@ -40,18 +39,16 @@ class Csr:
 
 @torch.no_grad()
 def tfidf_csr(path: SparseNgrams, ids: torch.Tensor, batch_size: int = 512) -> Csr:
-    """The sparse path's weights w_f of each row of ids (int64 (N, T)), as a CSR matrix:
-    one entry per distinct feature with a non-zero weight (min_df and padding drop out)."""
+    """The sparse path's weights w_f of each row of ids (int64 (N, T)), as computed in the
+    graph, as a CSR matrix: one entry per distinct feature with a non-zero weight (min_df and
+    padding drop out)."""
     rows, cols, vals = [], [], []
     for i in range(0, ids.shape[0], batch_size):
-        s, count, starts = _runs(path.features(ids[i:i + batch_size].cpu()))
-        tfidf = path.idf.cpu()[s].double() * (1.0 + torch.log(count.double()))
-        norm = torch.sqrt((tfidf * tfidf * starts).sum(dim=1, keepdim=True)).clamp(min=1e-12)
-        keep = starts & (tfidf > 0)
-        r, c = keep.nonzero(as_tuple=True)  # row-major: each row's features in sorted order
+        s, count, starts, w = path.weights(ids[i:i + batch_size].cpu())
+        r, c = (starts & (w > 0)).nonzero(as_tuple=True)  # row-major: each row's features, sorted
         rows.append(r + i)
         cols.append(s[r, c])
-        vals.append((tfidf / norm)[r, c])
+        vals.append((w * count)[r, c].double())
     row = torch.cat(rows).numpy()
     indptr = np.zeros(ids.shape[0] + 1, np.int64)
     np.cumsum(np.bincount(row, minlength=ids.shape[0]), out=indptr[1:])

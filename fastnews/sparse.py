@@ -73,13 +73,19 @@ class SparseNgrams(nn.Module):
         idf[0] = 0.0
         self.idf.copy_(idf.to(self.idf.dtype))
 
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        """ids int64 (B, T) -> class scores (B, n_classes)."""
-        s, count, _ = _runs(self.features(ids))
+    def weights(self, ids: torch.Tensor):
+        """ids int64 (B, T) -> sorted features s (B, F), each position's run count (B, F),
+        the first position of each run (B, F) bool, and each position's weight w (B, F):
+        a distinct feature's TF-IDF weight w_f, spread evenly over its count positions."""
+        s, count, starts = _runs(self.features(ids))
         tfidf = self.idf[s] * (1.0 + torch.log(count))       # the feature's weight, at each occurrence
         # Each distinct feature occurs `count` times in s, so dividing by count sums it once.
         norm = torch.sqrt((tfidf * tfidf / count).sum(dim=1, keepdim=True)).clamp(min=1e-12)
-        w = tfidf / (count * norm)                           # (B, F)
+        return s, count, starts, tfidf / (count * norm)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        """ids int64 (B, T) -> class scores (B, n_classes)."""
+        s, _, _, w = self.weights(ids)
         if self.training and self.dropout > 0:
             # Dropped feature occurrences, as dropout on a linear model: an L2 penalty
             # that adapts to each feature's frequency (Wager et al., 2013).
@@ -87,9 +93,7 @@ class SparseNgrams(nn.Module):
             w = w * keep / (1.0 - self.dropout)
         w = w.to(torch.float64)
         # Up to 2T terms, summed in float64 so PyTorch and onnxruntime, which add in
-        # different orders, stay within 1e-6 of each other. (Casting the table before the
-        # lookup saved 3.5 % of onnxruntime's time but made the int8 file larger than the fp32
-        # one: the quantizer stored the cast table in float64. bench/RESULTS.md)
+        # different orders, stay within 1e-6 of each other.
         out = (self.scores(s).to(torch.float64) * w.unsqueeze(2)).sum(dim=1)
         return out.to(torch.float32)
 
