@@ -272,3 +272,16 @@ def test_simple_encoder_gives_the_kernels_ids(news20, padding, truncating, lower
     differ = np.flatnonzero((got.ids != want.ids).any(axis=1))
     assert differ.size == 0, f"{differ.size} texts differ, first {texts[differ[0]][:80]!r}"
     assert (want.ids == 1).any() and (want.ids > 1).any()
+
+
+@pytest.mark.parametrize("lowercase", [True, False])
+def test_simple_encoder_splits_every_code_point_as_the_kernels_do(lowercase):
+    """simple.py lowercases the whole text before cutting it; the kernels cut first. Each
+    code point, inside a word, alone and at a word's end, splits the same way both ways."""
+    from fastnews.tokenize import SimpleEncoder
+    cfg = TokenizerConfig(lowercase=lowercase)
+    tok, simple = Tokenizer(["a"], cfg), SimpleEncoder(["a"], cfg)
+    cps = [cp for cp in range(MAX_CODEPOINT) if not 0xD800 <= cp < 0xE000]
+    for start in range(0, len(cps), 1 << 16):
+        text = " ".join(f"a{chr(cp)}b {chr(cp)} b{chr(cp)}" for cp in cps[start:start + (1 << 16)])
+        assert simple.words(text) == tok.split(text), hex(cps[start])
