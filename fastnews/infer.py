@@ -26,10 +26,11 @@ from fastnews.tokenize.settings import N_SPECIAL, Encoded, config_from_settings
 # Documents classified together: memory is bounded by this, not by the input. The Ray
 # engine uses the same chunks, so both engines give onnxruntime the same batches.
 CHUNK = 4096
-# Below this many characters, and while numba is not loaded yet, a batch is tokenized in
-# plain Python (tokenize/simple.py): loading numba and the kernels costs about 0.7 s, and Python
-# tokenizes 1 M characters in about 0.1 s.
-SMALL_INPUT_CHARS = 1 << 20
+# The first this-many characters a Classifier tokenizes go through plain Python
+# (tokenize/simple.py), the rest through the numba kernels. Loading numba and the kernels
+# takes about 0.65 s; Python tokenizes about 30 M characters a second and the kernels about
+# 140 M, so Python wins up to some 20 M characters, and a large job loses at most ~0.4 s.
+PYTHON_TOKENIZE_CHARS = 16 << 20
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -48,7 +49,8 @@ class Row:
     error: str | None = None
 
 
-def make_session(model: str | os.PathLike | bytes, threads: int = 0):
+def make_session(model: str | os.PathLike | bytes, threads: int = 1):
+    """An onnxruntime session whose every run uses `threads` cores (0 = all)."""
     import onnxruntime as ort
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -61,7 +63,7 @@ def make_session(model: str | os.PathLike | bytes, threads: int = 0):
 
 class Classifier:
     def __init__(self, session, meta: dict, source: str = "<memory>", batch_size: int = 256,
-                 max_batch_tokens: int = 65536):
+                 max_batch_tokens: int = 65536, workers: int = 1):
         missing = [k for k in REQUIRED_KEYS if k not in meta]
         if missing:
             raise ModelFileError(f"{source}: no fastnews metadata ({', '.join(missing)} missing); "
@@ -75,11 +77,16 @@ class Classifier:
         except (ValueError, TypeError) as exc:  # another split rule, or settings this version cannot read
             raise ModelFileError(f"{source}: {exc}") from None
         self._tokenizer = self._simple = None
+        self._python_chars = 0  # tokenized in plain Python so far (PYTHON_TOKENIZE_CHARS)
         self.keep_headers = corpus_options(meta.get("preprocess", {}))["keep_headers"]
         # A text-in graph (textgraph.py) tokenizes, and drops the header block, itself.
         self.text_input = session.get_inputs()[0].type == "tensor(string)"
         self.batch_size = batch_size
         self.max_batch_tokens = max_batch_tokens
+        # Batches run at once, each on one core: the graph's many small operators leave
+        # onnxruntime's own threads idle much of the time, and whole batches side by side
+        # did not (bench/RESULTS.md). The session is thread-safe.
+        self.workers = max(1, workers)
         self._check_graph(source)
 
     def _check_graph(self, source: str) -> None:
@@ -99,14 +106,15 @@ class Classifier:
 
     @classmethod
     def load(cls, path: str | os.PathLike, threads: int = 0, batch_size: int = 256) -> "Classifier":
+        """threads: cores to use, one batch on each (0 = all)."""
         path = Path(path)
         if not path.is_file():
             raise ModelFileError(f"no such model file: {path}")
         try:
-            session = make_session(path, threads)
+            session = make_session(path, 1)
         except Exception as exc:
             raise ModelFileError(f"{path}: {_load_failure(str(exc))}") from None
-        return cls(session, read_metadata(session), str(path), batch_size)
+        return cls(session, read_metadata(session), str(path), batch_size, workers=threads or (os.cpu_count() or 1))
 
     # -- arrays in, arrays out --------------------------------------------------
 
@@ -121,10 +129,12 @@ class Classifier:
     def encode(self, texts: list[str]) -> Encoded:
         """Token ids of texts: the kernels' ids, from plain Python for a small batch while
         the kernels are not loaded yet."""
-        if self._tokenizer is None and sum(map(len, texts)) < SMALL_INPUT_CHARS:
+        chars = sum(map(len, texts))
+        if self._tokenizer is None and self._python_chars + chars <= PYTHON_TOKENIZE_CHARS:
             if self._simple is None:
                 from fastnews.tokenize.simple import SimpleEncoder
                 self._simple = SimpleEncoder(self.vocab, self.token_config)
+            self._python_chars += chars
             return self._simple.encode(texts)
         return self.tokenizer.encode(texts)
 
@@ -132,31 +142,42 @@ class Classifier:
         """float32 [n, n_classes] for encoded documents, batched by length."""
         cfg = self.token_config
         n = ids.shape[0]
-        out = np.empty((n, len(self.labels)), np.float32)
         widths = np.clip(lengths, cfg.min_len, cfg.max_len)
         order = np.argsort(widths, kind="stable")
-        name = self.session.get_inputs()[0].name
-        start = 0
+        batches, start = [], 0
         while start < n:
             # Up to batch_size documents, and at most max_batch_tokens ids in all: long
             # documents come in smaller batches, so memory does not grow with max_len.
             stop = min(n, start + self.batch_size)
             while stop - start > 1 and (stop - start) * int(widths[order[stop - 1]]) > self.max_batch_tokens:
                 stop = start + max(1, self.max_batch_tokens // int(widths[order[stop - 1]]))
-            idx = order[start:stop]
-            width = int(widths[idx[-1]])
-            out[idx] = self.session.run(None, {name: ids[idx, :width].astype(np.int64)})[0]
+            batches.append(order[start:stop])
             start = stop
-        return out
+        return self._run(batches, lambda idx: ids[idx, :int(widths[idx[-1]])].astype(np.int64))
 
     def logits_from_texts(self, texts: list[str]) -> np.ndarray:
         """float32 [n, n_classes] from a text-in graph, in batches of similar length."""
-        out = np.empty((len(texts), len(self.labels)), np.float32)
         order = np.argsort([len(t) for t in texts], kind="stable")
-        for start in range(0, len(texts), self.batch_size):
-            idx = order[start:start + self.batch_size]
-            batch = np.array([texts[i] for i in idx], dtype=object)
-            out[idx] = self.session.run(["logits"], {"text": batch})[0]
+        batches = [order[i:i + self.batch_size] for i in range(0, len(texts), self.batch_size)]
+        return self._run(batches, lambda idx: np.array([texts[i] for i in idx], dtype=object))
+
+    def _run(self, batches: list[np.ndarray], feed) -> np.ndarray:
+        """Logits of the documents of each batch (an index array), whose graph input is
+        feed(batch); `workers` batches at a time."""
+        out = np.empty((sum(map(len, batches)), len(self.labels)), np.float32)
+        name, logits = self.session.get_inputs()[0].name, [self.session.get_outputs()[0].name]
+
+        def run(idx: np.ndarray) -> None:
+            out[idx] = self.session.run(logits, {name: feed(idx)})[0]
+
+        if self.workers > 1 and len(batches) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+            with ThreadPoolExecutor(min(self.workers, len(batches))) as pool:
+                for _ in pool.map(run, batches):
+                    pass
+        else:
+            for idx in batches:
+                run(idx)
         return out
 
     def logits(self, texts: list[str]) -> np.ndarray:

@@ -8,12 +8,12 @@ Features of a document (ids: int64 (B, T), 0-padded):
     words     the ids themselves, 1..n_ids-1 (0 is padding);
     bigrams   n_ids + ((a * HASH_MULT + b) mod n_buckets) for each adjacent pair (a, b)
               of non-padding ids, fastText-style buckets; 0 where the pair runs into padding.
-So the features of one row are int64 (B, 2T - 1) with 0 meaning "none".
+So a row has T + (T - 1) features, 0 meaning "none".
 
 Weighting, as scikit-learn's TfidfVectorizer(sublinear_tf=True) with L2 norm:
     w_f = idf_f * (1 + log c_f) / || idf * (1 + log c) ||_2
-where c_f is the feature's count in the document. Counts come from sorting each row
-and measuring its runs of equal values (sort + cumsum + scatter-add: all of them
+where c_f is the feature's count in the document. Counts come from sorting the words,
+and the bigrams, of each row and measuring runs of equal values (sort + cumsum + scatter-add: all of them
 export to stock ONNX operators). idf_f is fixed from the training split
 (``document_frequencies``); a feature seen in fewer than ``min_df`` training documents
 gets idf 0, as min_df drops it from a vectorizer's vocabulary.
@@ -29,26 +29,32 @@ HASH_MULT = 1_000_003
 SUM_BLOCK = 64  # terms summed in float32 before the float64 sum (forward)
 
 
-def ngram_features(ids: torch.Tensor, n_ids: int, n_buckets: int) -> torch.Tensor:
-    """ids int64 (B, T) -> features int64 (B, T) or, with bigram buckets, (B, 2T - 1)."""
+def ngram_features(ids: torch.Tensor, n_ids: int, n_buckets: int) -> list[torch.Tensor]:
+    """ids int64 (B, T) -> feature segments: [words (B, T)] or, with bigram buckets,
+    [words, bigrams (B, T - 1)]."""
     if n_buckets == 0 or ids.shape[1] < 2:
-        return ids
+        return [ids]
     a, b = ids[:, :-1], ids[:, 1:]
     bucket = n_ids + torch.remainder(a * HASH_MULT + b, n_buckets)
-    bigrams = torch.where((a != 0) & (b != 0), bucket, torch.zeros_like(bucket))
-    return torch.cat([ids, bigrams], dim=1)
+    return [ids, torch.where((a != 0) & (b != 0), bucket, torch.zeros_like(bucket))]
 
 
-def _runs(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Sorted features (B, F), each position's run count c (B, F) float32, and a (B, F)
-    bool that is True at the first position of each run (one per distinct feature)."""
-    s, _ = torch.sort(features, dim=1)
-    first = torch.ones_like(s[:, :1], dtype=torch.bool)
-    starts = torch.cat([first, s[:, 1:] != s[:, :-1]], dim=1)
-    run = torch.cumsum(starts.to(torch.int64), dim=1) - 1                # (B, F) run index
-    ones = torch.ones_like(s, dtype=torch.float32)
-    per_run = torch.zeros_like(ones).scatter_add(1, run, ones)            # (B, F) run lengths
-    return s, torch.gather(per_run, 1, run), starts
+def _runs(segments: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Each segment sorted, then side by side: features s (B, F), each position's run count c
+    (B, F) float32, and a (B, F) bool that is True at the first position of each run (one per
+    distinct feature). Words and bigram buckets never share a value, so each segment's runs
+    are its own: two sorts of ~T rather than one of 2T, and the sparse paths of one model sort
+    the same words with identical nodes, which onnxruntime merges into one."""
+    parts = []
+    for features in segments:
+        s, _ = torch.sort(features, dim=1)
+        first = torch.ones_like(s[:, :1], dtype=torch.bool)
+        starts = torch.cat([first, s[:, 1:] != s[:, :-1]], dim=1)
+        run = torch.cumsum(starts.to(torch.int64), dim=1) - 1                # (B, F) run index
+        ones = torch.ones_like(s, dtype=torch.float32)
+        per_run = torch.zeros_like(ones).scatter_add(1, run, ones)            # (B, F) run lengths
+        parts.append((s, torch.gather(per_run, 1, run), starts))
+    return tuple(torch.cat(part, dim=1) for part in zip(*parts))
 
 
 class SparseNgrams(nn.Module):
@@ -63,7 +69,7 @@ class SparseNgrams(nn.Module):
         idf[0] = 0.0
         self.register_buffer("idf", idf)
 
-    def features(self, ids: torch.Tensor) -> torch.Tensor:
+    def features(self, ids: torch.Tensor) -> list[torch.Tensor]:
         return ngram_features(ids, self.n_ids, self.n_buckets)
 
     @torch.no_grad()
@@ -76,7 +82,7 @@ class SparseNgrams(nn.Module):
         self.idf.copy_(idf.to(self.idf.dtype))
 
     def weights(self, ids: torch.Tensor):
-        """ids int64 (B, T) -> sorted features s (B, F), each position's run count (B, F),
+        """ids int64 (B, T) -> features s (B, F) as _runs orders them, each position's run count (B, F),
         the first position of each run (B, F) bool, and each position's weight w (B, F):
         a distinct feature's TF-IDF weight w_f, spread evenly over its count positions."""
         s, count, starts = _runs(self.features(ids))

@@ -52,10 +52,11 @@ def test_config_round_trip():
 
 
 def test_training_and_evaluation_convolutions_agree():
-    """Training runs the convolutions as channels-last Conv2d, evaluation and export as
-    Conv1d (model.TextCNN._conv): the same logits and the same gradients."""
+    """Training runs the convolutions over channels-last embeddings, evaluation and export
+    over embeddings with zero channels up to CHANNEL_BLOCK (model.TextCNN._embed, _conv):
+    the same logits and the same gradients."""
     torch.manual_seed(0)
-    model = TextCNN(ModelConfig(n_ids=300, n_classes=5, embed_dim=16, n_filters=12, dropout=0.0, bow=True,
+    model = TextCNN(ModelConfig(n_ids=300, n_classes=5, embed_dim=20, n_filters=12, dropout=0.0, bow=True,
                                     bow_buckets=128))
     ids = torch.randint(1, 300, (9, 140))
     ids[3, 20:] = 0
@@ -67,6 +68,7 @@ def test_training_and_evaluation_convolutions_agree():
         logits.square().sum().backward()
         out[mode] = logits.detach()
         grads[mode] = {n: p.grad.clone() for n, p in model.named_parameters()}
+    assert model._embed(ids).shape[2] == 32  # eval: 20 channels padded to 2 blocks of 16
     assert torch.allclose(out["train"], out["eval"], atol=1e-5)
     for name in grads["eval"]:
         assert torch.allclose(grads["train"][name], grads["eval"][name], atol=1e-4), name
