@@ -10,7 +10,9 @@ decoding and the header rule) and write the same JSONL rows.
   warm      in process, after a warm-up pass: reading and classifying, best of 3
   one file  `fastnews predict MODEL FILE --output x.jsonl`, median of 5, and where its time goes
   ort       onnxruntime alone on the pre-tokenized test split, as a fraction of this machine's fp32
-            GEMM rate (numpy, 2048^3) measured in the same run
+            GEMM rate (numpy, 2048^3) measured in the same run; then one single-threaded pass
+            under onnxruntime's profiler: the convolution nodes' share of the time and their own
+            rate against a single-threaded onnxruntime MatMul
 
     python bench/predict.py --model exports/news20.onnx [--int8 exports/news20.int8.onnx]
 
@@ -138,9 +140,9 @@ def one_file(model: str, path: Path, out: Path) -> dict:
             "one_file_load_s": load, "one_file_classify_write_s": classify}
 
 
-def ort_fraction(model: str, texts: list[str]) -> dict:
+def ort_fraction(model: str, texts: list[str], work: Path) -> dict:
     """The conv FLOPs over the real (clipped) lengths, onnxruntime's time for them alone, and
-    this machine's fp32 GEMM rate now."""
+    this machine's fp32 GEMM rate now; then where onnxruntime's time goes (conv_profile)."""
     from fastnews.infer import Classifier
     clf = Classifier.load(model)
     cfg, tok = clf.meta["model_config"], clf.token_config
@@ -151,28 +153,43 @@ def ort_fraction(model: str, texts: list[str]) -> dict:
     a = np.random.default_rng(0).random((2048, 2048), dtype=np.float32)
     gemm = 2 * 2048 ** 3 / best_of(lambda: a @ a) / 1e9
     achieved = words * flop_per_word / ort_s / 1e9
-    conv_gemm = conv_shaped_gemm(cfg["embed_dim"] * max(cfg["kernel_sizes"]), cfg["n_filters"])
     return {"mflop_per_doc": words * flop_per_word / len(texts) / 1e6, "ort_s": ort_s, "ort_gflop_s": achieved,
-            "gemm_gflop_s": gemm, "ort_gemm_fraction": achieved / gemm, "conv_gemm_gflop_s": conv_gemm,
-            "conv_gemm_fraction": conv_gemm / gemm}
+            "gemm_gflop_s": gemm, "ort_gemm_fraction": achieved / gemm,
+            **conv_profile(model, enc, words * flop_per_word, work)}
 
 
-def conv_shaped_gemm(k: int, n: int, m: int = 256 * 300) -> float:
-    """GFLOP/s of an onnxruntime MatMul of a convolution's shape: (batch x positions, width x
-    embedding dim) @ (width x embedding dim, filters). Its few output columns bound the rate
-    that any convolution of this model can reach, below a square GEMM's."""
+def conv_profile(model: str, enc, conv_flop: int, work: Path) -> dict:
+    """One single-threaded pass under onnxruntime's profiler: the convolution nodes' share of
+    the graph's time, and their own rate against a single-threaded onnxruntime MatMul of
+    2048^3 (the rest of the graph, the sparse paths' sorts and gathers, has no FLOPs to count)."""
     import onnxruntime as ort
-    from onnx import TensorProto, helper, numpy_helper
-    rng = np.random.default_rng(0)
-    graph = helper.make_graph([helper.make_node("MatMul", ["a", "w"], ["y"])], "gemm",
-                              [helper.make_tensor_value_info("a", TensorProto.FLOAT, ["m", k])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["m", n])],
-                              initializer=[numpy_helper.from_array(rng.random((k, n), dtype=np.float32), "w")])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    model.ir_version = 9
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    a = rng.random((m, k), dtype=np.float32)
-    return 2 * m * k * n / best_of(lambda: session.run(None, {"a": a})) / 1e9
+    from onnx import TensorProto, helper
+
+    from fastnews.infer import Classifier, read_metadata
+
+    def session(source, profile=False):
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads, opts.log_severity_level = 1, 3
+        if profile:
+            opts.enable_profiling, opts.profile_file_prefix = True, str(work / "ort_profile")
+        return ort.InferenceSession(source, opts, providers=["CPUExecutionProvider"])
+
+    profiled = session(model, profile=True)
+    Classifier(profiled, read_metadata(profiled)).logits_from_ids(enc.ids, enc.lengths)
+    trace = Path(profiled.end_profiling())
+    nodes = [e for e in json.loads(trace.read_text()) if e.get("cat") == "Node" and e["name"].endswith("_kernel_time")]
+    trace.unlink()
+    total = sum(e["dur"] for e in nodes) / 1e6
+    conv = sum(e["dur"] for e in nodes if e["args"]["op_name"] in ("Conv", "FusedConv")) / 1e6
+    graph = helper.make_graph([helper.make_node("MatMul", ["a", "a"], ["y"])], "gemm",
+                              [helper.make_tensor_value_info("a", TensorProto.FLOAT, [2048, 2048])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2048, 2048])])
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    proto.ir_version = 9
+    matmul, a = session(proto.SerializeToString()), np.random.default_rng(0).random((2048, 2048), dtype=np.float32)
+    gemm_1 = 2 * 2048 ** 3 / best_of(lambda: matmul.run(None, {"a": a})) / 1e9
+    return {"ort_1thread_s": total, "ort_conv_share": conv / total, "conv_op_gflop_s": conv_flop / conv / 1e9,
+            "gemm_1thread_gflop_s": gemm_1, "conv_op_gemm_fraction": conv_flop / conv / 1e9 / gemm_1}
 
 
 def fastnews_figures(model: str, folder: Path, work: Path, prefix: str = "") -> dict:
@@ -210,7 +227,7 @@ def main() -> None:
     if args.int8:
         fig.update(fastnews_figures(args.int8, folder, work, prefix="int8_"))
     ids, texts = read_texts([str(folder)])
-    fig.update(docs=len(ids), **one_file(args.model, Path(ids[0]), work / "one.jsonl"), **ort_fraction(args.model, texts))
+    fig.update(docs=len(ids), **one_file(args.model, Path(ids[0]), work / "one.jsonl"), **ort_fraction(args.model, texts, work))
     fig["fresh_ratio"] = fig["peer_fresh_s"] / fig["fresh_s"]
     fig["warm_ratio"] = fig["peer_warm_s"] / fig["warm_s"]
 
@@ -224,10 +241,11 @@ def main() -> None:
     print(f"\none file, fresh process: {fig['one_file_s']:.3f}s wall; python itself {fig['one_file_python_start_s']:.3f}s, "
           f"imports {fig['one_file_imports_s']:.3f}s, model load {fig['one_file_load_s']:.3f}s, "
           f"read + classify + write {fig['one_file_classify_write_s']:.3f}s")
-    print(f"onnxruntime alone: {fig['ort_s']:.2f}s for {fig['mflop_per_doc']:.1f} MFLOP per document = "
-          f"{fig['ort_gflop_s']:.0f} GFLOP/s; fp32 GEMM here {fig['gemm_gflop_s']:.0f} GFLOP/s: "
-          f"{fig['ort_gemm_fraction']:.0%}; a MatMul of the convolution's shape runs {fig['conv_gemm_gflop_s']:.0f} "
-          f"GFLOP/s ({fig['conv_gemm_fraction']:.0%} of the square GEMM)")
+    print(f"onnxruntime alone: {fig['ort_s']:.2f}s for {fig['mflop_per_doc']:.1f} MFLOP of convolutions per document = "
+          f"{fig['ort_gflop_s']:.0f} GFLOP/s; fp32 GEMM here {fig['gemm_gflop_s']:.0f} GFLOP/s: {fig['ort_gemm_fraction']:.0%}")
+    print(f"  on one thread, profiled: the convolution nodes take {fig['ort_conv_share']:.0%} of {fig['ort_1thread_s']:.2f}s and "
+          f"run {fig['conv_op_gflop_s']:.0f} GFLOP/s, {fig['conv_op_gemm_fraction']:.0%} of a one-thread 2048^3 MatMul "
+          f"({fig['gemm_1thread_gflop_s']:.0f} GFLOP/s); the rest is the sparse paths and the glue between nodes")
     print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in fig.items()}))
 
 

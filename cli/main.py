@@ -155,7 +155,7 @@ def _add_predict(sub) -> None:
                         "(OUTPUT.partial and OUTPUT.partial.json); refused if the model, inputs or options differ")
     p.add_argument("--format", choices=["jsonl", "csv", "parquet"], default=None,
                    help="default: from --output's suffix (.csv, .parquet), else jsonl; parquet needs pyarrow and --output")
-    p.add_argument("--batch-size", type=int, default=256, help="documents per onnxruntime call (default: 256)")
+    p.add_argument("--batch-size", type=int, default=64, help="documents per onnxruntime call (default: 64)")
     p.add_argument("--top-k", type=int, default=1, help="labels per row (default: 1)")
     p.add_argument("--threads", type=int, default=0,
                    help="cores to use, one batch on each (0 = all cores); with --engine ray, onnxruntime threads per actor (0 = 1)")
@@ -237,7 +237,7 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--split", choices=["test", "train"], default="test")
     p.add_argument("--json", action="store_true", help="print one JSON object (accuracy, macro_f1, n, per_class)")
     p.add_argument("--confusion", default=None, metavar="PNG", help="write a confusion-matrix plot")
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--threads", type=int, default=0)
     p.set_defaults(func=_evaluate)
 

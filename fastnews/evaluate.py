@@ -35,7 +35,7 @@ def score(logits_of, labels: list[str], texts: list[str], truth: list[str]) -> d
     return rep
 
 
-def evaluate(model: str | os.PathLike, data: str | None = None, split: str = "test", batch_size: int = 256,
+def evaluate(model: str | os.PathLike, data: str | None = None, split: str = "test", batch_size: int = 64,
              threads: int = 0, log=None) -> dict:
     """Accuracy, macro-F1, per-class figures and the confusion matrix of model (an .onnx
     file, a run directory or a model.pt) on the corpus's split ("test" or "train").

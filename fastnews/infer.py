@@ -26,6 +26,11 @@ from fastnews.tokenize.settings import N_SPECIAL, Encoded, config_from_settings
 # Documents classified together: memory is bounded by this, not by the input. The Ray
 # engine uses the same chunks, so both engines give onnxruntime the same batches.
 CHUNK = 4096
+# Documents and ids per onnxruntime call. Small batches keep a run's intermediate tensors
+# (the sparse paths' (64, ~460, 20) products, the convolutions' outputs) near the core's own
+# cache: 64 and 16,384 ran the test split 17% faster than 256 and 65,536 (bench/RESULTS.md).
+BATCH_SIZE = 64
+MAX_BATCH_TOKENS = 16384
 # The first this-many characters a Classifier tokenizes go through plain Python
 # (tokenize/simple.py), the rest through the numba kernels. Loading numba and the kernels
 # takes about 0.65 s; Python tokenizes about 30 M characters a second and the kernels about
@@ -62,8 +67,8 @@ def make_session(model: str | os.PathLike | bytes, threads: int = 1):
 
 
 class Classifier:
-    def __init__(self, session, meta: dict, source: str = "<memory>", batch_size: int = 256,
-                 max_batch_tokens: int = 65536, workers: int = 1):
+    def __init__(self, session, meta: dict, source: str = "<memory>", batch_size: int = BATCH_SIZE,
+                 max_batch_tokens: int = MAX_BATCH_TOKENS, workers: int = 1):
         missing = [k for k in REQUIRED_KEYS if k not in meta]
         if missing:
             raise ModelFileError(f"{source}: no fastnews metadata ({', '.join(missing)} missing); "
@@ -105,7 +110,7 @@ class Classifier:
             raise ModelFileError(f"{source}: graph gives {out.shape[1:]} outputs for {len(self.labels)} labels")
 
     @classmethod
-    def load(cls, path: str | os.PathLike, threads: int = 0, batch_size: int = 256) -> "Classifier":
+    def load(cls, path: str | os.PathLike, threads: int = 0, batch_size: int = BATCH_SIZE) -> "Classifier":
         """threads: cores to use, one batch on each (0 = all)."""
         path = Path(path)
         if not path.is_file():

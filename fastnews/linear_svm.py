@@ -45,7 +45,7 @@ def tfidf_csr(path: SparseNgrams, ids: torch.Tensor, batch_size: int = 512) -> C
     rows, cols, vals = [], [], []
     for i in range(0, ids.shape[0], batch_size):
         s, count, starts, w = path.weights(ids[i:i + batch_size].cpu())
-        r, c = (starts & (w > 0)).nonzero(as_tuple=True)  # row-major: each row's features, sorted
+        r, c = (starts & (w > 0)).nonzero(as_tuple=True)  # row-major: row by row
         rows.append(r + i)
         cols.append(s[r, c])
         vals.append((w * count)[r, c].double())

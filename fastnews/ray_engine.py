@@ -95,7 +95,7 @@ def _plan(inputs: list[str], max_bytes: int | None, stdin=None) -> Iterator[list
 
 def classify_with_ray(model: str | os.PathLike, inputs: list[str], *, k: int = 1, max_bytes: int | None = None,
                       address: str | None = None, workers: int = 0, threads_per_worker: int = 1,
-                      batch_size: int = 256, stdin=None, progress: bool = False
+                      batch_size: int = 64, stdin=None, progress: bool = False
                       ) -> Iterator[Row]:
     """One Row per input document, in input order, classified by a pool of Ray actors.
 

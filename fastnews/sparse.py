@@ -40,14 +40,19 @@ def ngram_features(ids: torch.Tensor, n_ids: int, n_buckets: int) -> list[torch.
 
 
 def _runs(segments: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Each segment sorted, then side by side: features s (B, F), each position's run count c
-    (B, F) float32, and a (B, F) bool that is True at the first position of each run (one per
-    distinct feature). Words and bigram buckets never share a value, so each segment's runs
-    are its own: two sorts of ~T rather than one of 2T, and the sparse paths of one model sort
-    the same words with identical nodes, which onnxruntime merges into one."""
+    """Each segment zero-padded to whole blocks of SUM_BLOCK and sorted in descending order,
+    then side by side: features s (B, F), each position's run count c (B, F) float32, and a
+    (B, F) bool that is True at the first position of each run (one per distinct feature).
+
+    Words and bigram buckets never share a value, so each segment's runs are its own: two
+    sorts of ~T rather than one of 2T, and the sparse paths of one model sort the same words
+    with identical nodes, which onnxruntime merges into one. Descending, within whole blocks,
+    puts a document's features at the same positions whatever padding its batch adds, so
+    forward's block sums, and a document's scores, do not depend on its batch."""
     parts = []
     for features in segments:
-        s, _ = torch.sort(features, dim=1)
+        features = F.pad(features, (0, -features.shape[1] % SUM_BLOCK))
+        s, _ = torch.sort(features, dim=1, descending=True)
         first = torch.ones_like(s[:, :1], dtype=torch.bool)
         starts = torch.cat([first, s[:, 1:] != s[:, :-1]], dim=1)
         run = torch.cumsum(starts.to(torch.int64), dim=1) - 1                # (B, F) run index
@@ -102,10 +107,8 @@ class SparseNgrams(nn.Module):
         # Up to 2T terms. PyTorch and onnxruntime add them in different orders, so a plain
         # float32 sum lets them drift apart by ~1e-4; a float64 sum of the whole (B, F, C)
         # products took a fifth of the graph's time. So: float32 sums of blocks of SUM_BLOCK
-        # terms (error ~1e-7), then those few partial sums in float64. Padding to whole blocks
-        # adds feature 0, whose weight and scores are 0.
-        pad = -s.shape[1] % SUM_BLOCK
-        s, w = F.pad(s, (0, pad)), F.pad(w, (0, pad))
+        # terms (error ~1e-7), then those few partial sums in float64. F is whole blocks
+        # (_runs); padding is feature 0, whose weight and scores are 0.
         terms = self.scores(s) * w.unsqueeze(2)                              # (B, F, C)
         partial = terms.reshape(s.shape[0], -1, SUM_BLOCK, terms.shape[2]).sum(dim=2)
         return partial.to(torch.float64).sum(dim=1).to(torch.float32)

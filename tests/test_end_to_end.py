@@ -78,6 +78,8 @@ def test_export_predict_evaluate(trained, exported, news20_path, tmp_path):
     assert got.shape == ref.shape == (7532, 20)
     assert float(abs(got - ref).max()) <= 1e-5
     assert (got.argmax(1) == ref.argmax(1)).all()
+    # ... and bit for bit the same logits in other batches, on one core
+    assert np.array_equal(Classifier.load(onnx_path, batch_size=7, threads=1).logits(test_texts[:1000]), got[:1000])
 
     # predict: a folder of real messages, plus stdin
     with tarfile.open(news20_path) as tf:

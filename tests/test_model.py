@@ -53,7 +53,7 @@ def test_config_round_trip():
 
 def test_training_and_evaluation_convolutions_agree():
     """Training runs the convolutions over channels-last embeddings, evaluation and export
-    over embeddings with zero channels up to CHANNEL_BLOCK (model.TextCNN._embed, _conv):
+    over embeddings with zero channels up to CHANNEL_BLOCK (model.TextCNN._embed, _conv_relu):
     the same logits and the same gradients."""
     torch.manual_seed(0)
     model = TextCNN(ModelConfig(n_ids=300, n_classes=5, embed_dim=20, n_filters=12, dropout=0.0, bow=True,

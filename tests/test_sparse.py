@@ -72,3 +72,25 @@ def test_feature_dropout_only_in_training():
     path.train()
     torch.manual_seed(0)
     assert not torch.allclose(path(ids), path.eval()(ids))
+
+
+def test_scores_do_not_depend_on_padding():
+    """A row's scores are bit-identical at any padded width, also when its features fill
+    several of forward's float32 blocks: what makes predict's output rows the same for
+    any batch."""
+    rng = np.random.default_rng(2)
+    n_ids, n_buckets = 500, 4096
+    path = SparseNgrams(n_ids, 20, n_buckets).eval()
+    with torch.no_grad():
+        torch.nn.init.normal_(path.scores.weight)
+        path.scores.weight[0] = 0
+        path.idf.copy_(torch.rand(n_ids + n_buckets) * 5)
+        path.idf[0] = 0.0
+    words = torch.from_numpy(rng.integers(1, n_ids, size=300))
+    outs = []
+    for width in (300, 301, 347, 640):
+        ids = torch.zeros((1, width), dtype=torch.int64)
+        ids[0, :300] = words
+        with torch.no_grad():
+            outs.append(path(ids))
+    assert all(torch.equal(outs[0], out) for out in outs[1:])
