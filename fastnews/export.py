@@ -249,7 +249,7 @@ def quantize_int8(run: LoadedRun, fp32_path: Path, data: str | None = None, n_ca
     test = run.tokenizer.encode(splits.test.texts)
     figures = {}
     fp32 = Classifier.load(fp32_path)
-    int8 = Classifier(make_session(proto.SerializeToString()), fp32.meta, str(out), workers=fp32.workers)
+    int8 = Classifier(make_session(proto.SerializeToString(), 1), fp32.meta, str(out), workers=fp32.workers)
     for variant, clf in (("fp32", fp32), ("int8", int8)):
         clf.logits_from_ids(test.ids[:64], test.lengths[:64])  # warm-up
         t0 = time.perf_counter()

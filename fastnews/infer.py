@@ -54,7 +54,7 @@ class Row:
     error: str | None = None
 
 
-def make_session(model: str | os.PathLike | bytes, threads: int = 1):
+def make_session(model: str | os.PathLike | bytes, threads: int = 0):
     """An onnxruntime session whose every run uses `threads` cores (0 = all)."""
     import onnxruntime as ort
     opts = ort.SessionOptions()
@@ -132,8 +132,8 @@ class Classifier:
         return self._tokenizer
 
     def encode(self, texts: list[str]) -> Encoded:
-        """Token ids of texts: the kernels' ids, from plain Python for a small batch while
-        the kernels are not loaded yet."""
+        """Token ids of texts: the kernels' ids, from plain Python while this Classifier has
+        tokenized fewer than PYTHON_TOKENIZE_CHARS characters, then from the kernels."""
         chars = sum(map(len, texts))
         if self._tokenizer is None and self._python_chars + chars <= PYTHON_TOKENIZE_CHARS:
             if self._simple is None:

@@ -12,9 +12,9 @@ So a row has T + (T - 1) features, 0 meaning "none".
 
 Weighting, as scikit-learn's TfidfVectorizer(sublinear_tf=True) with L2 norm:
     w_f = idf_f * (1 + log c_f) / || idf * (1 + log c) ||_2
-where c_f is the feature's count in the document. Counts come from sorting the words,
-and the bigrams, of each row and measuring runs of equal values (sort + cumsum + scatter-add: all of them
-export to stock ONNX operators). idf_f is fixed from the training split
+where c_f is the feature's count in the document. Counts come from sorting the words, and
+the bigrams, of each row and measuring runs of equal values (sort + cumsum + scatter-add:
+all of them export to stock ONNX operators). idf_f is fixed from the training split
 (``document_frequencies``); a feature seen in fewer than ``min_df`` training documents
 gets idf 0, as min_df drops it from a vectorizer's vocabulary.
 """
