@@ -61,7 +61,8 @@ def main() -> None:
     import ray
     from fastnews.corpus import iter_documents
     from fastnews.infer import Classifier
-    from fastnews.ray_engine import classify_with_ray, last_run_stats
+    from fastnews.infer import CHUNK
+    from fastnews.ray_engine import classify_with_ray
     inputs = [str(folder)] * args.repeat
     t0 = time.perf_counter()
     ray.init(include_dashboard=False, log_to_driver=False, logging_level="ERROR")
@@ -70,7 +71,7 @@ def main() -> None:
     t0 = time.perf_counter()
     rows = sum(1 for _ in classify_with_ray(args.model, inputs))
     ray_warm = time.perf_counter() - t0
-    actors = len(last_run_stats())
+    actors = min(int(ray.cluster_resources().get("CPU", 1)), -(-rows // CHUNK))  # as classify_with_ray sizes its pool
     clf = Classifier.load(args.model)
     t0 = time.perf_counter()
     local_rows = sum(1 for _ in clf.classify(iter_documents(inputs)))
