@@ -158,7 +158,8 @@ def _add_predict(sub) -> None:
     p.add_argument("--batch-size", type=int, default=64, help="documents per onnxruntime call (default: 64)")
     p.add_argument("--top-k", type=int, default=1, help="labels per row (default: 1)")
     p.add_argument("--threads", type=int, default=0,
-                   help="cores to use, one batch on each (0 = all cores); with --engine ray, onnxruntime threads per actor (0 = 1)")
+                   help="cores to use, one batch on each (0 = all cores); "
+                        "with --engine ray, onnxruntime threads per actor (0 = 1)")
     p.add_argument("--max-bytes", type=int, default=10_000_000, help="read at most this many bytes of each document; the rest is never read")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     g = p.add_argument_group("engine")

@@ -46,7 +46,7 @@ def _runs(segments: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, tor
 
     Words and bigram buckets never share a value, so each segment's runs are its own: two
     sorts of ~T rather than one of 2T, and the sparse paths of one model sort the same words
-    with identical nodes, which onnxruntime merges into one. Descending, within whole blocks,
+    with identical nodes, which the exported graph computes once. Descending, within whole blocks,
     puts a document's features at the same positions whatever padding its batch adds, so
     forward's block sums, and a document's scores, do not depend on its batch."""
     parts = []
@@ -87,8 +87,8 @@ class SparseNgrams(nn.Module):
         self.idf.copy_(idf.to(self.idf.dtype))
 
     def weights(self, ids: torch.Tensor):
-        """ids int64 (B, T) -> features s (B, F) as _runs orders them, each position's run count (B, F),
-        the first position of each run (B, F) bool, and each position's weight w (B, F):
+        """ids int64 (B, T) -> features s (B, F) in _runs's order, each position's run count
+        (B, F), the first position of each run (B, F) bool, and each position's weight w (B, F):
         a distinct feature's TF-IDF weight w_f, spread evenly over its count positions."""
         s, count, starts = _runs(self.features(ids))
         tfidf = self.idf[s] * (1.0 + torch.log(count))       # the feature's weight, at each occurrence

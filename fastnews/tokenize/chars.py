@@ -55,7 +55,7 @@ def separator_table() -> np.ndarray:
 
 def separator_runs() -> list[tuple[int, int]]:
     """The separator code points as inclusive (low, high) runs (for regular expressions:
-    tokenize/simple.py's and the ONNX text graph's)."""
+    the ONNX text graph's)."""
     cps = np.flatnonzero(separator_table()).tolist()
     runs, start = [], cps[0]
     for prev, cp in zip(cps[:-1], cps[1:]):
