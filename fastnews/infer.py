@@ -134,13 +134,14 @@ class Classifier:
     def encode(self, texts: list[str]) -> Encoded:
         """Token ids of texts: the kernels' ids, from plain Python while this Classifier has
         tokenized fewer than PYTHON_TOKENIZE_CHARS characters, then from the kernels."""
-        chars = sum(map(len, texts))
-        if self._tokenizer is None and self._python_chars + chars <= PYTHON_TOKENIZE_CHARS:
-            if self._simple is None:
-                from fastnews.tokenize.simple import SimpleEncoder
-                self._simple = SimpleEncoder(self.vocab, self.token_config)
-            self._python_chars += chars
-            return self._simple.encode(texts)
+        if self._tokenizer is None:
+            chars = sum(map(len, texts))
+            if self._python_chars + chars <= PYTHON_TOKENIZE_CHARS:
+                if self._simple is None:
+                    from fastnews.tokenize.simple import SimpleEncoder
+                    self._simple = SimpleEncoder(self.vocab, self.token_config)
+                self._python_chars += chars
+                return self._simple.encode(texts)
         return self.tokenizer.encode(texts)
 
     def logits_from_ids(self, ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
