@@ -54,9 +54,15 @@ class TrainConfig:
     bow_buckets: int = _opt(0, "hashed bigram buckets of the sparse path; 0 = words only", "model")
     bow_dropout: float = _opt(0.5, "dropout of the sparse path's feature occurrences in training", "model")
     min_df: int = _opt(2, "the sparse path ignores features seen in fewer training documents", "model")
-    svm_c: float = _opt(1.0, "C of the linear SVM over TF-IDF words and bigrams, fitted after training and added "
-                             "into the model with the weight validation picks (linear_svm.py); 0 = none", "model")
-    svm_buckets: int = _opt(2 ** 18, "hashed bigram buckets of the linear SVM; 0 = words only", "model")
+    members: str = _opt("svm,cnb", "linear members the final classifier may add to the network, comma-separated: "
+                                   "svm (linear SVM), cnb (Complement Naive Bayes), both over TF-IDF words and "
+                                   "bigrams; their weights (0 included) are fitted on held-out scores (members.py)",
+                        "model")
+    svm_c: float = _opt(0.0, "C of the SVM member; 0 = chosen on held-out data from 0.1, 0.3, 1, 3", "model")
+    cnb_alpha: float = _opt(0.0, "smoothing of the CNB member; 0 = chosen on held-out data from 0.1, 0.3, 1", "model")
+    svm_buckets: int = _opt(2 ** 18, "hashed bigram buckets of the linear members; 0 = words only", "model")
+    folds: int = _opt(5, "held-out chunks of train (cross-fitting) for choosing the combination when the val split "
+                         "has under 1,000 documents; 1 = the val split only", "model")
     epochs: int = _opt(8, "passes over train, at most", "optimisation")
     batch_size: int = _opt(64, "documents per step (the global batch under DDP)", "optimisation")
     lr: float = _opt(2e-3, "AdamW learning rate of the convolutions and the output layer", "optimisation")
@@ -75,6 +81,9 @@ class TrainConfig:
         self.kernel_sizes = tuple(int(k) for k in self.kernel_sizes)
         if self.arch not in ("kim", "seed"):
             raise TrainError(f"arch must be kim or seed, not {self.arch!r}")
+        unknown = {m.strip() for m in self.members.split(",") if m.strip()} - {"svm", "cnb"}
+        if unknown:
+            raise TrainError(f"unknown member(s) {', '.join(sorted(unknown))}: members are svm and cnb")
 
     @property
     def min_len(self) -> int:

@@ -1,12 +1,10 @@
-"""The linear member: an L2-regularised, squared-hinge linear SVM over the sparse path's features.
+"""A linear member (members.py): an L2-regularised, squared-hinge linear SVM over a sparse path's features.
 
 The network and its sparse path are trained jointly; the sparse path then fits the
 training set early, which starves the convolutions. A linear SVM fitted on its own over
 TF-IDF words and hashed bigrams (weighted exactly as sparse.py weighs them in the
-graph) makes different errors from the joint model, and their sum is more accurate than
-either (bench/RESULTS.md, issue #19). In the graph it is a second sparse path whose
-table holds the SVM's weights times the weight chosen on validation; its intercepts go
-into the output layer's bias.
+graph) makes different errors from the joint model, and a weighted sum of the two is
+more accurate than either (bench/RESULTS.md, issues #19 and #25).
 
 The solver is dual coordinate descent, one-vs-rest, with the intercept as a feature of
 value 1 (LIBLINEAR's L2-loss SVC dual; Hsieh et al., 2008), as a numba kernel over a CSR
@@ -14,7 +12,7 @@ matrix. tests/test_linear_svm.py checks it against its plain-Python twin in test
 
     x = tfidf_csr(path, ids)                            # CSR over a sparse path's features
     w, b = fit_svm(x, labels, n_classes, C=1.0)         # float32 (n_features, k), (k,)
-    add_svm_member(model, train, val, 1.0, 2 ** 18, 2)  # what training does: fit, weigh, add
+    scores = decision(x, w, b)                          # float32 (n, k)
 """
 
 from __future__ import annotations
@@ -110,30 +108,3 @@ def decision(x: Csr, w: np.ndarray, b: np.ndarray) -> np.ndarray:
     terms = torch.from_numpy(w)[torch.from_numpy(x.indices)] * torch.from_numpy(x.data).float().unsqueeze(1)
     out = torch.zeros(x.indptr.shape[0] - 1, w.shape[1]).index_add_(0, rows, terms)
     return out.numpy() + b
-
-
-WEIGHTS = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0)  # 0: validation says the member does not help
-
-
-@torch.no_grad()
-def add_svm_member(model, train, val, C: float, n_buckets: int, min_df: int, seed: int = 0) -> dict:
-    """Fit the SVM on train (checkpoint.Split) over TF-IDF words and n_buckets hashed bigrams
-    (idf from train, min_df), pick the weight of its scores on val (the first of WEIGHTS with
-    the best accuracy of network + weight x SVM), and add it to the model, in place: a
-    sparse path model.svm holding the weighted table, and the weighted intercepts in the
-    output bias. With weight 0 the model is left as it was. -> the figures, for metrics.json."""
-    from fastnews.checkpoint import predict_logits
-    c = model.config
-    path = SparseNgrams(c.n_ids, c.n_classes, n_buckets)
-    path.set_idf(document_frequencies(path, train.ids.cpu()), train.ids.shape[0], min_df)
-    x_train, x_val = tfidf_csr(path, train.ids), tfidf_csr(path, val.ids)
-    w, b = fit_svm(x_train, train.labels.cpu().numpy(), c.n_classes, C=C, seed=seed)
-    net, svm, y = predict_logits(model, val), decision(x_val, w, b), val.labels.cpu().numpy()
-    acc = {k: float(((net + k * svm).argmax(1) == y).mean()) for k in WEIGHTS}
-    weight = max(WEIGHTS, key=lambda k: acc[k])
-    if weight > 0:
-        path.scores.weight.copy_(torch.from_numpy(weight * w))
-        model.out.bias.add_(torch.from_numpy(weight * b).to(model.out.bias))
-        model.svm, c.svm_buckets = path.to(model.out.bias.device).eval(), n_buckets
-    return {"C": C, "weight": weight, "val_accuracy_network": float((net.argmax(1) == y).mean()),
-            "val_accuracy_svm": float((svm.argmax(1) == y).mean()), "val_accuracy": acc[weight]}

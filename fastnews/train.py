@@ -25,7 +25,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -37,12 +37,12 @@ from fastnews.atomic import remove_stale_temporaries, write_text
 from fastnews.checkpoint import (RUN_FORMAT, Split, autocast, load_checkpoint, predict_logits, rng_state, save,
                                  set_rng_state)
 from fastnews.config import TrainConfig, TrainError
-from fastnews.corpus import Splits, default_corpus_path, load_corpus, stratified_split
+from fastnews.corpus import Corpus, Splits, default_corpus_path, load_corpus, stratified_split
 from fastnews.distributed import World, shutdown, world_from_env
 from fastnews.distributed import init as join_world
 from fastnews.glove import GloveStore
 from fastnews.glove import load as load_glove
-from fastnews.linear_svm import add_svm_member
+from fastnews import crossfit, members
 from fastnews.metrics import plot_confusion, plot_curves, report
 from fastnews.model import TextCNN
 from fastnews.sparse import document_frequencies
@@ -69,6 +69,8 @@ class _Session:
     names: list[str] | None = None        # label names
     n_found: int = 0                      # vocabulary words that have a GloVe vector
     model: TextCNN | None = None
+    train_index: np.ndarray | None = None  # where train's and val's documents sit in the corpus's train split
+    val_index: np.ndarray | None = None
 
     def header(self) -> dict:
         """What model.pt and checkpoint.pt both carry: everything inference needs but weights."""
@@ -114,16 +116,12 @@ def train(cfg: TrainConfig, resume: str | os.PathLike | None = None, progress: b
     np_rng = np.random.default_rng(s.cfg.seed)
     if s.resumed:
         set_rng_state(s.resumed["rng"], np_rng, s.world)
+    def after_epoch(epoch: int) -> None:
+        save_checkpoint(s, state, opt, sched, np_rng, epoch)
+        if on_epoch is not None and s.world.is_main:
+            on_epoch(epoch, s.model, s.tok)
     try:
-        for epoch in range(state.start_epoch, s.cfg.epochs + 1):
-            if state.stale() >= s.cfg.patience:
-                s.log(f"early stop: no better validation accuracy for {s.cfg.patience} epochs")
-                break
-            loss_sum, seconds = train_epoch(s, step_model, opt, sched, np_rng, epoch, progress)
-            record_epoch(s, state, epoch, loss_sum, seconds)
-            save_checkpoint(s, state, opt, sched, np_rng, epoch)
-            if on_epoch is not None and s.world.is_main:
-                on_epoch(epoch, s.model, s.tok)
+        run_epochs(s, state, step_model, opt, sched, np_rng, progress, after_epoch)
     except KeyboardInterrupt:
         s.log(f"interrupted; the last finished epoch is saved. Continue with: fastnews train --resume {s.run_dir}")
         raise
@@ -187,9 +185,15 @@ def prepare_data(cfg: TrainConfig, log=print) -> Splits:
 def tokenize_splits(s: _Session, splits: Splits, glove: GloveStore) -> None:
     """Carve validation from train, fit the vocabulary on the rest (or take the resumed
     run's), and encode train, val and test once into int64 [n, max_len] on the device."""
-    cfg, t0 = s.cfg, time.perf_counter()
-    train_idx, val_idx = stratified_split(splits.train.labels, cfg.val_fraction, cfg.seed)
-    train_part, val_part = splits.train.subset(train_idx), splits.train.subset(val_idx)
+    t0 = time.perf_counter()
+    s.train_index, s.val_index = stratified_split(splits.train.labels, s.cfg.val_fraction, s.cfg.seed)
+    encode_parts(s, splits.train.subset(s.train_index), splits.train.subset(s.val_index), splits.test)
+    s.names = splits.train.label_names
+    s.log(f"tokenized in {time.perf_counter() - t0:.1f}s: vocabulary {len(s.tok.vocab)} words, dim {glove.dim}")
+
+
+def encode_parts(s: _Session, train_part: Corpus, val_part: Corpus, test: Corpus | None = None) -> None:
+    cfg = s.cfg
     tok_cfg = TokenizerConfig(max_len=cfg.max_len, min_len=cfg.min_len)
     if s.resumed:
         s.tok = Tokenizer(s.resumed["vocab"], tok_cfg)
@@ -197,10 +201,9 @@ def tokenize_splits(s: _Session, splits: Splits, glove: GloveStore) -> None:
     else:  # fit and encode the training texts in one split of them
         s.tok, train_enc = Tokenizer.fit_encode(train_part.texts, cfg.vocab_size, tok_cfg, min_count=cfg.min_count)
     s.data = {"train": Split.of(s.tok, train_enc, train_part.labels, s.device),
-              "val": Split.of(s.tok, s.tok.encode(val_part.texts), val_part.labels, s.device),
-              "test": Split.of(s.tok, s.tok.encode(splits.test.texts), splits.test.labels, s.device)}
-    s.names = splits.train.label_names
-    s.log(f"tokenized in {time.perf_counter() - t0:.1f}s: vocabulary {len(s.tok.vocab)} words, dim {glove.dim}")
+              "val": Split.of(s.tok, s.tok.encode(val_part.texts), val_part.labels, s.device)}
+    if test is not None:
+        s.data["test"] = Split.of(s.tok, s.tok.encode(test.texts), test.labels, s.device)
 
 
 def build_model(s: _Session, glove: GloveStore):
@@ -293,6 +296,32 @@ def train_epoch(s: _Session, step_model, opt, sched, np_rng, epoch: int, progres
     return loss_sum, time.perf_counter() - t0
 
 
+def run_epochs(s: _Session, state: _Progress, step_model, opt, sched, np_rng, progress: bool,
+               after_epoch=None) -> None:
+    """Train from state.start_epoch to cfg.epochs, stopping early after cfg.patience epochs
+    without a better validation accuracy; state keeps the best weights."""
+    for epoch in range(state.start_epoch, s.cfg.epochs + 1):
+        if state.stale() >= s.cfg.patience:
+            s.log(f"early stop: no better validation accuracy for {s.cfg.patience} epochs")
+            break
+        loss_sum, seconds = train_epoch(s, step_model, opt, sched, np_rng, epoch, progress)
+        record_epoch(s, state, epoch, loss_sum, seconds)
+        if after_epoch is not None:
+            after_epoch(epoch)
+
+
+def fit_fold(s: _Session, glove: GloveStore, fit_part: Corpus, held_part: Corpus) -> _Session:
+    """A network trained as the main one is (its own vocabulary, idf and early stop) on
+    fit_part, with held_part as its validation split; nothing is written."""
+    fold = replace(s, run_dir=None, log=lambda *a, **k: None, resumed=None, tok=None, data=None, model=None)
+    encode_parts(fold, fit_part, held_part)
+    opt, sched, step_model = build_model(fold, glove)
+    state = _Progress([], {"val_accuracy": -1.0, "epoch": 0}, None)
+    run_epochs(fold, state, step_model, opt, sched, np.random.default_rng(s.cfg.seed), progress=False)
+    fold.model.load_state_dict(state.best_state)
+    return fold
+
+
 def record_epoch(s: _Session, state: _Progress, epoch: int, loss_sum: torch.Tensor, seconds: float) -> None:
     """Validation accuracy (sharded like training, counts summed across ranks), the
     history row, and the best weights so far (written to model.pt when they improve)."""
@@ -308,7 +337,7 @@ def record_epoch(s: _Session, state: _Progress, epoch: int, loss_sum: torch.Tens
     if improved:
         state.best = {"val_accuracy": val_acc, "epoch": epoch}
         state.best_state = {k: v.detach().cpu().clone() for k, v in s.model.state_dict().items()}
-        if world.is_main:
+        if world.is_main and s.run_dir is not None:
             save({**s.header(), "state_dict": state.best_state, "epoch": epoch}, s.run_dir / "model.pt")
     s.log(f"epoch {epoch:2d}  loss {train_loss:.4f}  val acc {val_acc:.4f}{' *' if improved else '  '} "
           f"{seconds:6.1f}s  {n_train / seconds:7.0f} docs/s")
@@ -324,33 +353,53 @@ def save_checkpoint(s: _Session, state: _Progress, opt, sched, np_rng, epoch: in
              s.run_dir / "checkpoint.pt")
 
 
-def add_linear_member(s: _Session, state: _Progress) -> dict | None:
-    """Rank 0: fit the linear SVM over TF-IDF words and bigrams and add it into the best
-    weights (linear_svm.py); its figures, or None when the recipe has no SVM."""
-    if not s.cfg.svm_c:
-        return None
-    t0 = time.perf_counter()
-    s.log(f"fitting the linear SVM member on {s.data['train'].ids.shape[0]} documents (C={s.cfg.svm_c:g}, "
-          f"{s.cfg.svm_buckets} bigram buckets)")
-    svm = add_svm_member(s.model, s.data["train"], s.data["val"], s.cfg.svm_c, s.cfg.svm_buckets, s.cfg.min_df,
-                         s.cfg.seed)
+def add_members(s: _Session, state: _Progress, splits: Splits, glove: GloveStore) -> dict:
+    """Rank 0: score the network and the linear members on held-out chunks of train
+    (crossfit.py), choose their combination (members.py), refit the chosen linear members on
+    all of train and fold everything into the best weights. -> its figures, for metrics.json."""
+    cfg, t0, k = s.cfg, time.perf_counter(), len(s.names)
+    linear = [m.strip() for m in cfg.members.split(",") if m.strip()]
+    params = {m: members.grid(m, cfg.svm_c if m == "svm" else cfg.cnb_alpha) for m in linear}
+    chunks = crossfit.n_chunks(len(s.val_index), cfg.folds, s.world.enabled)
+    s.log(f"choosing the combination of the network and {', '.join(linear) or 'no linear member'} on "
+          f"{chunks} held-out chunk{'s' if chunks > 1 else ''} of train")
+    heldout = members.Heldout()
+
+    def score(fold: _Session) -> None:
+        fit, held = fold.data["train"], fold.data["val"]
+        features = members.LinearFeatures.fit(fit.ids, fit.labels.cpu().numpy(), fold.tok.n_ids, k,
+                                              cfg.svm_buckets, cfg.min_df)
+        heldout.add(held.labels.cpu().numpy(), {"net": predict_logits(fold.model, held),
+                                                **members.linear_heldout(features, held.ids, params, cfg.seed)})
+    score(s)
+    labels = splits.train.labels[np.concatenate([s.train_index, s.val_index])]
+    extra = crossfit.extra_chunks(splits.train.labels, s.val_index, chunks, cfg.seed)
+    for i, (fit_idx, held_idx) in enumerate(extra, start=2):
+        s.log(f"  chunk {i}/{len(extra) + 1}: a network and the linear members on the other {len(fit_idx)} documents")
+        score(fit_fold(s, glove, splits.train.subset(fit_idx), splits.train.subset(held_idx)))
+    combo = members.choose(heldout, tuple(linear))
+    ids = torch.cat([s.data["train"].ids, s.data["val"].ids])
+    features = members.LinearFeatures.fit(ids, labels, s.tok.n_ids, k, cfg.svm_buckets, cfg.min_df)
+    members.apply(s.model, combo, features, cfg.svm_buckets, cfg.seed)
     state.best_state = {k: v.detach().cpu().clone() for k, v in s.model.state_dict().items()}
-    state.best["val_accuracy"] = svm["val_accuracy"]
-    how = f"added with weight {svm['weight']:g}" if svm["weight"] else "left out (no gain on validation)"
-    s.log(f"linear SVM (C={svm['C']:g}) {how}: val acc {svm['val_accuracy']:.4f} "
-          f"(network {svm['val_accuracy_network']:.4f}, SVM alone {svm['val_accuracy_svm']:.4f}), "
-          f"{time.perf_counter() - t0:.1f}s")
-    return {**svm, "seconds": time.perf_counter() - t0}
+    used = " + ".join(f"{w:.3g} x {m}" + (f"({members.PARAM[m]}={combo.params[m]:g})" if m in combo.params else "")
+                      for m, w in combo.weights.items())
+    alone = ", ".join(f"{m} {a:.4f}" for m, a in combo.member_accuracy.items())
+    s.log(f"combination {used}: held-out accuracy {combo.heldout_accuracy:.4f} on {combo.n_heldout} documents "
+          f"(alone: {alone}), {time.perf_counter() - t0:.1f}s")
+    return {"weights": combo.weights, "params": combo.params, "heldout_accuracy": combo.heldout_accuracy,
+            "heldout_nll": combo.heldout_nll, "member_accuracy": combo.member_accuracy,
+            "n_heldout": combo.n_heldout, "chunks": len(extra) + 1, "seconds": time.perf_counter() - t0}
 
 
 def finish(s: _Session, state: _Progress, splits: Splits, glove: GloveStore) -> dict:
     """Rank 0: add the linear member, score the best weights on test, write metrics.json,
     model.pt and the plots."""
-    svm = add_linear_member(s, state)
+    combo = add_members(s, state, splits, glove)
     test_logits = predict_logits(s.model, s.data["test"])
     rep = report(splits.test.labels, test_logits.argmax(1), s.names)
     history, best = state.history, state.best
-    train_seconds = sum(h["seconds"] for h in history) + (svm["seconds"] if svm else 0.0)
+    train_seconds = sum(h["seconds"] for h in history) + combo["seconds"]
     metrics = {
         "fastnews_version": __version__, "device": str(s.device), "torch": str(torch.__version__),
         "threads": torch.get_num_threads(), "processes": s.world.size, "corpus": splits.source,
@@ -359,7 +408,7 @@ def finish(s: _Session, state: _Progress, splits: Splits, glove: GloveStore) -> 
         "glove": glove.meta.get("package") or glove.meta.get("source"),
         "epochs_run": len(history), "best_epoch": best["epoch"], "best_val_accuracy": best["val_accuracy"],
         "train_seconds": train_seconds, "docs_per_s": sum(h["docs_per_s"] for h in history) / max(1, len(history)),
-        "test_accuracy": rep["accuracy"], "test_macro_f1": rep["macro_f1"], "svm": svm,
+        "test_accuracy": rep["accuracy"], "test_macro_f1": rep["macro_f1"], "combination": combo,
         "history": history, "test_per_class": rep["per_class"],
     }
     write_text(s.run_dir / "metrics.json", json.dumps(metrics, indent=1))

@@ -1,0 +1,198 @@
+"""The final classifier: the network and linear members, combined as held-out scores say.
+
+Members, each a set of class scores (n, k):
+    net   the trained TextCNN with its joint sparse path (model.py);
+    svm   a squared-hinge linear SVM (linear_svm.py), C from SVM_CS;
+    cnb   Complement Naive Bayes (Rennie et al., 2003), alpha from CNB_ALPHAS.
+Both linear members read one sparse path's features: TF-IDF words and hashed bigrams,
+weighted as sparse.py weighs them in the graph. A linear member is a table
+(n_features, k) and an intercept (k,), so any weighted sum of them is one table too.
+
+The combination is logits = sum_m a_m * scores_m + bias (a_m >= 0, bias per class), fitted
+by cross-entropy on held-out scores: documents that no member saw in training. Small
+corpora are cross-fitted (crossfit.py): several held-out chunks of train, each scored by
+members fitted on the rest, so that the choice rests on thousands of documents, not on
+a few hundred. Every subset of members is fitted this way; the one with the best
+held-out accuracy wins (ties: lower cross-entropy), and each member alone, as it stands,
+is a candidate too, so the result is never below its own best member on held-out data.
+The fitted scale also calibrates the scores.
+
+In the graph, the network's output layer and joint path are scaled by a_net, the
+linear members' weighted sum becomes model.svm's table, and the intercepts and bias go
+into the output bias.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import combinations
+
+import numpy as np
+import torch
+
+from fastnews.linear_svm import Csr, decision, fit_svm, tfidf_csr
+from fastnews.sparse import SparseNgrams, document_frequencies
+
+SVM_CS = (0.1, 0.3, 1.0, 3.0)
+CNB_ALPHAS = (0.1, 0.3, 1.0)
+PARAM = {"svm": "C", "cnb": "alpha"}
+
+
+def fit_cnb(x: Csr, labels: np.ndarray, n_classes: int, alpha: float, live: np.ndarray) -> np.ndarray:
+    """Complement Naive Bayes weights W float32 (n_features, n_classes), as scikit-learn's
+    ComplementNB(alpha, norm=False) over the live features (bool (n_features,): those with an
+    idf; a vectorizer's vocabulary): W[f, c] = -log of feature f's smoothed share of the
+    weight mass of every class but c; 0 for the other features. Scores are x @ W, no intercept."""
+    rows = np.repeat(labels, np.diff(x.indptr))
+    per_class = np.zeros((x.n_features, n_classes))
+    np.add.at(per_class, (x.indices, rows), x.data)
+    complement = per_class[live].sum(axis=1, keepdims=True) - per_class[live] + alpha
+    table = np.zeros((x.n_features, n_classes), np.float32)
+    table[live] = -np.log(complement / complement.sum(axis=0))
+    return table
+
+
+@dataclass
+class LinearFeatures:
+    """One sparse path (idf from the documents its members are fitted on) and their CSR rows."""
+    path: SparseNgrams
+    x: Csr
+    labels: np.ndarray
+
+    @classmethod
+    def fit(cls, ids: torch.Tensor, labels: np.ndarray, n_ids: int, n_classes: int, n_buckets: int,
+            min_df: int) -> "LinearFeatures":
+        path = SparseNgrams(n_ids, n_classes, n_buckets)
+        path.set_idf(document_frequencies(path, ids.cpu()), ids.shape[0], min_df)
+        return cls(path, tfidf_csr(path, ids), np.asarray(labels, np.int64))
+
+    def member(self, name: str, param: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """(table float32 (n_features, k), intercept float32 (k,)) of one linear member."""
+        k = self.path.scores.weight.shape[1]
+        if name == "svm":
+            return fit_svm(self.x, self.labels, k, C=param, seed=seed)
+        return fit_cnb(self.x, self.labels, k, param, self.path.idf.numpy() > 0), np.zeros(k, np.float32)
+
+    def scores(self, ids: torch.Tensor, table: np.ndarray, intercept: np.ndarray) -> np.ndarray:
+        return decision(tfidf_csr(self.path, ids), table, intercept)
+
+
+def grid(name: str, fixed: float) -> tuple[float, ...]:
+    """The values a member's parameter is chosen from: the one given, or its grid."""
+    return (fixed,) if fixed else (SVM_CS if name == "svm" else CNB_ALPHAS)
+
+
+def linear_heldout(features: LinearFeatures, held_ids: torch.Tensor, params: dict[str, tuple[float, ...]],
+                   seed: int = 0) -> dict[tuple[str, float], np.ndarray]:
+    """{(member, param): held-out scores (n, k)} for every member and value of its parameter."""
+    x_held = tfidf_csr(features.path, held_ids)
+    return {(name, p): decision(x_held, *features.member(name, p, seed))
+            for name, values in params.items() for p in values}
+
+
+@dataclass
+class Heldout:
+    """Held-out scores gathered over folds: each member's (n, k) per fold, and the labels."""
+    labels: list[np.ndarray] = field(default_factory=list)
+    scores: dict = field(default_factory=dict)  # "net" or (member, param) -> list of (n, k)
+
+    def add(self, labels: np.ndarray, scores: dict) -> None:
+        self.labels.append(np.asarray(labels))
+        for key, s in scores.items():
+            self.scores.setdefault(key, []).append(np.asarray(s, np.float64))
+
+    def stacked(self, key) -> np.ndarray:
+        return np.concatenate(self.scores[key])
+
+    @property
+    def y(self) -> np.ndarray:
+        return np.concatenate(self.labels)
+
+
+@dataclass
+class Combination:
+    weights: dict[str, float]    # member -> a_m (only the members used)
+    params: dict[str, float]     # linear member -> its chosen C or alpha
+    bias: np.ndarray             # float32 (k,)
+    heldout_accuracy: float
+    heldout_nll: float
+    member_accuracy: dict[str, float]  # each member alone, as it stands, on the same documents
+    n_heldout: int
+
+
+def _accuracy(logits: np.ndarray, y: np.ndarray) -> float:
+    return float((logits.argmax(1) == y).mean())
+
+
+def fit_weights(scores: list[np.ndarray], y: np.ndarray, max_iter: int = 200) -> tuple[np.ndarray, np.ndarray, float]:
+    """(a >= 0 per member, bias per class, mean cross-entropy) minimising the cross-entropy
+    of sum_m a_m * scores_m + bias on labels y. Each member's scores are divided by their
+    spread first, so that one starting point suits them all."""
+    s = torch.from_numpy(np.stack(scores))                                  # (m, n, k) float64
+    spread = (s - s.mean(dim=2, keepdim=True)).std(dim=(1, 2)).clamp(min=1e-12)
+    target = torch.from_numpy(y)
+    log_a = torch.zeros(s.shape[0], dtype=torch.float64, requires_grad=True)
+    bias = torch.zeros(s.shape[2], dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([log_a, bias], max_iter=max_iter, line_search_fn="strong_wolfe")
+    scaled = s / spread[:, None, None]
+
+    def loss():
+        return torch.nn.functional.cross_entropy((log_a.exp()[:, None, None] * scaled).sum(0) + bias, target)
+
+    def closure():
+        opt.zero_grad()
+        value = loss()
+        value.backward()
+        return value
+    opt.step(closure)
+    with torch.no_grad():
+        nll = float(loss())
+    return (log_a.exp() / spread).detach().numpy(), bias.detach().numpy(), nll
+
+
+def choose(heldout: Heldout, members: tuple[str, ...]) -> Combination:
+    """The combination with the best held-out accuracy, over every subset of members."""
+    y = heldout.y
+    best_param = {}
+    for name in members:  # each linear member's parameter, by its own held-out accuracy
+        keys = [key for key in heldout.scores if key[0] == name]
+        best_param[name] = max(keys, key=lambda key: _accuracy(heldout.stacked(key), y))[1]
+    scores = {"net": heldout.stacked("net"), **{m: heldout.stacked((m, best_param[m])) for m in members}}
+    alone = {m: _accuracy(s, y) for m, s in scores.items()}
+    k = scores["net"].shape[1]
+    candidates = []  # (accuracy, -nll, weights, bias)
+    for m, s in scores.items():  # each member as it stands
+        nll = float(torch.nn.functional.cross_entropy(torch.from_numpy(s), torch.from_numpy(y)))
+        candidates.append((alone[m], -nll, {m: 1.0}, np.zeros(k)))
+    names = list(scores)
+    for r in range(1, len(names) + 1):
+        for subset in combinations(names, r):
+            a, bias, nll = fit_weights([scores[m] for m in subset], y)
+            logits = sum(w * scores[m] for w, m in zip(a, subset)) + bias
+            candidates.append((_accuracy(logits, y), -nll, dict(zip(subset, map(float, a))), bias))
+    acc, neg_nll, weights, bias = max(candidates, key=lambda c: (c[0], c[1]))
+    return Combination(weights, {m: best_param[m] for m in weights if m != "net"}, bias.astype(np.float32),
+                       acc, -neg_nll, alone, len(y))
+
+
+@torch.no_grad()
+def apply(model, combo: Combination, features: LinearFeatures, n_buckets: int, seed: int = 0) -> None:
+    """Fold the combination into model, in place: the network's output layer and joint path
+    scaled by a_net, the linear members (fitted on features' documents) as model.svm."""
+    a_net = combo.weights.get("net", 0.0)
+    model.out.weight.mul_(a_net)
+    model.out.bias.mul_(a_net)
+    if model.bow is not None:
+        model.bow.scores.weight.mul_(a_net)
+    model.out.bias.add_(torch.from_numpy(combo.bias).to(model.out.bias))
+    linear = [m for m in combo.weights if m != "net"]
+    if not linear:
+        return
+    table, intercept = 0.0, 0.0
+    for m in linear:
+        t, b = features.member(m, combo.params[m], seed)
+        table, intercept = table + combo.weights[m] * t, intercept + combo.weights[m] * b
+    path = features.path
+    path.scores.weight.copy_(torch.from_numpy(np.asarray(table, np.float32)))
+    model.out.bias.add_(torch.from_numpy(np.asarray(intercept, np.float32)).to(model.out.bias))
+    model.svm, model.config.svm_buckets = path.to(model.out.bias.device).eval(), n_buckets
