@@ -56,7 +56,8 @@ class TrainConfig:
     min_df: int = _opt(2, "the sparse path ignores features seen in fewer training documents", "model")
     members: str = _opt("svm,cnb", "linear members the final classifier may add to the network, comma-separated: "
                                    "svm (linear SVM), cnb (Complement Naive Bayes), both over TF-IDF words and "
-                                   "bigrams; their weights (0 included) are fitted on held-out scores (members.py)",
+                                   "bigrams, or none; their weights (0 included) are fitted on held-out scores "
+                                   "(members.py)",
                         "model")
     svm_c: float = _opt(0.0, "C of the SVM member; 0 = chosen on held-out data from 0.1, 0.3, 1, 3", "model")
     cnb_alpha: float = _opt(0.0, "smoothing of the CNB member; 0 = chosen on held-out data from 0.1, 0.3, 1", "model")
@@ -81,13 +82,17 @@ class TrainConfig:
         self.kernel_sizes = tuple(int(k) for k in self.kernel_sizes)
         if self.arch not in ("kim", "seed"):
             raise TrainError(f"arch must be kim or seed, not {self.arch!r}")
-        unknown = {m.strip() for m in self.members.split(",") if m.strip()} - {"svm", "cnb"}
+        unknown = set(self.linear_members) - {"svm", "cnb"}
         if unknown:
-            raise TrainError(f"unknown member(s) {', '.join(sorted(unknown))}: members are svm and cnb")
+            raise TrainError(f"unknown member(s) {', '.join(sorted(unknown))}: members are svm and cnb, or none")
 
     @property
     def min_len(self) -> int:
         return conv_min_len(self.arch, self.kernel_sizes)
+
+    @property
+    def linear_members(self) -> tuple[str, ...]:
+        return tuple(m.strip() for m in self.members.split(",") if m.strip() not in ("", "none"))
 
     def model_config(self, n_ids: int, n_classes: int, embed_dim: int):
         from fastnews.model import ModelConfig  # torch

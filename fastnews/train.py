@@ -297,11 +297,12 @@ def train_epoch(s: _Session, step_model, opt, sched, np_rng, epoch: int, progres
 
 
 def run_epochs(s: _Session, state: _Progress, step_model, opt, sched, np_rng, progress: bool,
-               after_epoch=None) -> None:
+               after_epoch=None, until: int | None = None) -> None:
     """Train from state.start_epoch to cfg.epochs, stopping early after cfg.patience epochs
-    without a better validation accuracy; state keeps the best weights."""
-    for epoch in range(state.start_epoch, s.cfg.epochs + 1):
-        if state.stale() >= s.cfg.patience:
+    without a better validation accuracy; state keeps the best weights. With until, train
+    exactly that many epochs of the same schedule instead."""
+    for epoch in range(state.start_epoch, (until or s.cfg.epochs) + 1):
+        if until is None and state.stale() >= s.cfg.patience:
             s.log(f"early stop: no better validation accuracy for {s.cfg.patience} epochs")
             break
         loss_sum, seconds = train_epoch(s, step_model, opt, sched, np_rng, epoch, progress)
@@ -310,16 +311,31 @@ def run_epochs(s: _Session, state: _Progress, step_model, opt, sched, np_rng, pr
             after_epoch(epoch)
 
 
-def fit_fold(s: _Session, glove: GloveStore, fit_part: Corpus, held_part: Corpus) -> _Session:
+def fit_fold(s: _Session, glove: GloveStore, fit_part: Corpus, held_part: Corpus,
+             until: int | None = None) -> _Session:
     """A network trained as the main one is (its own vocabulary, idf and early stop) on
-    fit_part, with held_part as its validation split; nothing is written."""
+    fit_part, with held_part as its validation split; nothing is written. With until: the
+    weights after exactly that many epochs, whatever held_part says."""
     fold = replace(s, run_dir=None, log=lambda *a, **k: None, resumed=None, tok=None, data=None, model=None)
     encode_parts(fold, fit_part, held_part)
     opt, sched, step_model = build_model(fold, glove)
     state = _Progress([], {"val_accuracy": -1.0, "epoch": 0}, None)
-    run_epochs(fold, state, step_model, opt, sched, np.random.default_rng(s.cfg.seed), progress=False)
-    fold.model.load_state_dict(state.best_state)
+    run_epochs(fold, state, step_model, opt, sched, np.random.default_rng(s.cfg.seed), False, until=until)
+    if until is None:
+        fold.model.load_state_dict(state.best_state)
     return fold
+
+
+def refit_network(s: _Session, state: _Progress, glove: GloveStore, splits: Splits) -> None:
+    """After cross-fitting: the network retrained on all of train for the main run's best
+    number of epochs, in place of the one that left the validation split out. Its vocabulary,
+    idf and every encoded split replace the session's."""
+    t0 = time.perf_counter()
+    s.log(f"refitting the network on all {len(splits.train)} training documents for {state.best['epoch']} epochs")
+    full = fit_fold(s, glove, splits.train, splits.train.subset(s.val_index), until=state.best["epoch"])
+    s.tok, s.model, s.data, s.n_found = full.tok, full.model, full.data, full.n_found
+    s.data["test"] = Split.of(s.tok, s.tok.encode(splits.test.texts), splits.test.labels, s.device)
+    s.log(f"refitted in {time.perf_counter() - t0:.1f}s: vocabulary {len(s.tok.vocab)} words")
 
 
 def record_epoch(s: _Session, state: _Progress, epoch: int, loss_sum: torch.Tensor, seconds: float) -> None:
@@ -355,10 +371,11 @@ def save_checkpoint(s: _Session, state: _Progress, opt, sched, np_rng, epoch: in
 
 def add_members(s: _Session, state: _Progress, splits: Splits, glove: GloveStore) -> dict:
     """Rank 0: score the network and the linear members on held-out chunks of train
-    (crossfit.py), choose their combination (members.py), refit the chosen linear members on
-    all of train and fold everything into the best weights. -> its figures, for metrics.json."""
+    (crossfit.py), choose their combination (members.py), refit the chosen members on all of
+    train (the network only when cross-fitted: with one chunk it keeps its early stop) and
+    fold everything into the best weights. -> its figures, for metrics.json."""
     cfg, t0, k = s.cfg, time.perf_counter(), len(s.names)
-    linear = [m.strip() for m in cfg.members.split(",") if m.strip()]
+    linear = cfg.linear_members
     params = {m: members.grid(m, cfg.svm_c if m == "svm" else cfg.cnb_alpha) for m in linear}
     chunks = crossfit.n_chunks(len(s.val_index), cfg.folds, s.world.enabled)
     s.log(f"choosing the combination of the network and {', '.join(linear) or 'no linear member'} on "
@@ -377,18 +394,22 @@ def add_members(s: _Session, state: _Progress, splits: Splits, glove: GloveStore
     for i, (fit_idx, held_idx) in enumerate(extra, start=2):
         s.log(f"  chunk {i}/{len(extra) + 1}: a network and the linear members on the other {len(fit_idx)} documents")
         score(fit_fold(s, glove, splits.train.subset(fit_idx), splits.train.subset(held_idx)))
-    combo = members.choose(heldout, tuple(linear))
-    ids = torch.cat([s.data["train"].ids, s.data["val"].ids])
+    combo = members.choose(heldout, linear)
+    if extra and "net" in combo.weights:
+        refit_network(s, state, glove, splits)
+        ids, labels = s.data["train"].ids, splits.train.labels
+    else:
+        ids = torch.cat([s.data["train"].ids, s.data["val"].ids])
     features = members.LinearFeatures.fit(ids, labels, s.tok.n_ids, k, cfg.svm_buckets, cfg.min_df)
     members.apply(s.model, combo, features, cfg.svm_buckets, cfg.seed)
     state.best_state = {k: v.detach().cpu().clone() for k, v in s.model.state_dict().items()}
     used = " + ".join(f"{w:.3g} x {m}" + (f"({members.PARAM[m]}={combo.params[m]:g})" if m in combo.params else "")
                       for m, w in combo.weights.items())
-    alone = ", ".join(f"{m} {a:.4f}" for m, a in combo.member_accuracy.items())
-    s.log(f"combination {used}: held-out accuracy {combo.heldout_accuracy:.4f} on {combo.n_heldout} documents "
-          f"(alone: {alone}), {time.perf_counter() - t0:.1f}s")
+    alone = ", ".join(f"{m} {combo.member_accuracy[m]:.4f} / {combo.member_nll[m]:.4f}" for m in combo.weights)
+    s.log(f"combination {used}: held-out accuracy {combo.heldout_accuracy:.4f}, cross-entropy {combo.heldout_nll:.4f} "
+          f"on {combo.n_heldout} documents (alone: {alone}), {time.perf_counter() - t0:.1f}s")
     return {"weights": combo.weights, "params": combo.params, "heldout_accuracy": combo.heldout_accuracy,
-            "heldout_nll": combo.heldout_nll, "member_accuracy": combo.member_accuracy,
+            "heldout_nll": combo.heldout_nll, "member_accuracy": combo.member_accuracy, "member_nll": combo.member_nll,
             "n_heldout": combo.n_heldout, "chunks": len(extra) + 1, "seconds": time.perf_counter() - t0}
 
 

@@ -4,6 +4,7 @@ Each function here restates a rule from the fastnews module it mirrors, using
 only str methods, dicts and lists, so that the kernels can be checked against it.
 """
 
+import math
 from collections import Counter
 
 import numpy as np
@@ -113,3 +114,21 @@ def dcd_squared_hinge(indptr, indices, data, labels, order, n_features, n_classe
             if hi - lo < tol:
                 break
     return w
+
+
+def complement_nb(rows, labels, n_features, n_classes, alpha, live):
+    """members.fit_cnb written plainly from Rennie et al. (2003): rows are {feature: weight}
+    dicts; W[f][c] = -log((alpha + weight of f outside class c) / (sum over live features of the same))."""
+    outside = [[0.0] * n_classes for _ in range(n_features)]
+    for row, label in zip(rows, labels):
+        for f, v in row.items():
+            for c in range(n_classes):
+                if c != label:
+                    outside[f][c] += v
+    table = [[0.0] * n_classes for _ in range(n_features)]
+    for c in range(n_classes):
+        total = sum(alpha + outside[f][c] for f in range(n_features) if live[f])
+        for f in range(n_features):
+            if live[f]:
+                table[f][c] = -math.log((alpha + outside[f][c]) / total)
+    return table

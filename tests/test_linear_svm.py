@@ -1,12 +1,12 @@
-"""The linear member (fastnews/linear_svm.py): the numba solver against its plain-Python twin
-and against the primal optimum, its features against the sparse path's, and the merge."""
+"""The SVM member (fastnews/linear_svm.py): the numba solver against its plain-Python twin
+and against the primal optimum, and its features against the sparse path's."""
 
 import numpy as np
 import pytest
 import torch
 
 import naive
-from fastnews.linear_svm import Csr, _dcd_squared_hinge, add_svm_member, decision, fit_svm, tfidf_csr
+from fastnews.linear_svm import Csr, _dcd_squared_hinge, decision, fit_svm, tfidf_csr
 from fastnews.sparse import SparseNgrams, document_frequencies
 
 
@@ -82,34 +82,3 @@ def test_features_are_the_sparse_paths(n_buckets):
         want = path(ids).numpy()
     got = decision(tfidf_csr(path, ids), w, np.zeros(4, np.float32))
     np.testing.assert_allclose(got, want, atol=1e-5)
-
-
-def test_member_is_added_into_the_model_with_the_chosen_weight(tmp_path):
-    from fastnews.checkpoint import Split, load_run, predict_logits, save
-    from fastnews.model import ModelConfig, TextCNN
-    torch.manual_seed(0)
-    rng = np.random.default_rng(4)
-    model = TextCNN(ModelConfig(n_ids=30, n_classes=3, embed_dim=6, n_filters=4, bow=True)).eval()
-
-    def split(n):
-        labels = rng.integers(0, 3, n)
-        ids = torch.zeros(n, 10, dtype=torch.int64)
-        for i in range(n):  # each class has its own words, plus noise
-            ids[i] = torch.from_numpy(np.concatenate([rng.integers(2 + 9 * labels[i], 11 + 9 * labels[i], 6),
-                                                      rng.integers(2, 30, 4)]))
-        return Split(ids, np.full(n, 10), torch.from_numpy(labels))
-    train, val = split(90), split(30)
-    before = predict_logits(model, val)
-    out = add_svm_member(model, train, val, C=1.0, n_buckets=11, min_df=1)
-    assert model.config.svm_buckets == 11
-    x = tfidf_csr(model.svm, train.ids)  # the member's idf came from train
-    w, b = fit_svm(x, train.labels.numpy(), 3, C=1.0)
-    want = before + out["weight"] * decision(tfidf_csr(model.svm, val.ids), w, b)
-    np.testing.assert_allclose(predict_logits(model, val), want, atol=1e-4)
-    assert out["val_accuracy"] == float((want.argmax(1) == val.labels.numpy()).mean())
-    assert out["val_accuracy_svm"] > 0.9
-    # The model's config now names the member, so a saved run loads with it.
-    save({"format": "fastnews-run", "model_config": model.config.to_dict(), "state_dict": model.state_dict(),
-          "vocab": [f"w{i}" for i in range(28)], "tokenizer": {}, "labels": ["a", "b", "c"]}, tmp_path / "model.pt")
-    loaded = load_run(tmp_path / "model.pt")
-    np.testing.assert_allclose(predict_logits(loaded.model, val), predict_logits(model, val), atol=1e-6)
