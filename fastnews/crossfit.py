@@ -1,4 +1,5 @@
-"""Held-out chunks of train for choosing the final combination (members.py).
+"""The final classifier's step, after the network's training: held-out chunks of train,
+the members' scores on them, the combination (members.py), and the refit on all of train.
 
 The first chunk is always the validation split that the main network early-stops on.
 When that split is small (under SMALL_VAL documents, where one document moves accuracy
@@ -11,9 +12,14 @@ corpus is seconds.
 
 from __future__ import annotations
 
-import numpy as np
+import time
 
-from fastnews.corpus import stratified_split
+import numpy as np
+import torch
+
+from fastnews import members
+from fastnews.checkpoint import Split, predict_logits
+from fastnews.corpus import Splits, stratified_split
 
 SMALL_VAL = 1000
 
@@ -37,3 +43,60 @@ def extra_chunks(labels: np.ndarray, val_idx: np.ndarray, n: int, seed: int) -> 
         pool = np.setdiff1d(pool, held)
         out.append((np.setdiff1d(np.arange(labels.shape[0]), held), held))
     return out
+
+
+def add_members(s, state, splits: Splits, glove, fit_fold) -> dict:
+    """Rank 0, after training (train.py's session s and progress state): score the network and
+    the linear members on held-out chunks of train, fit_fold(s, glove, fit, held) training the
+    networks of the extra chunks; choose their combination (members.py), refit the chosen members on all of
+    train (the network only when cross-fitted: with one chunk it keeps its early stop) and
+    fold everything into the best weights. -> its figures, for metrics.json."""
+    cfg, t0, k = s.cfg, time.perf_counter(), len(s.names)
+    linear = cfg.linear_members
+    params = {m: members.grid(m, cfg.svm_c if m == "svm" else cfg.cnb_alpha) for m in linear}
+    chunks = n_chunks(len(s.val_index), cfg.folds, s.world.enabled)
+    s.log(f"choosing the combination of the network and {', '.join(linear) or 'no linear member'} on "
+          f"{chunks} held-out chunk{'s' if chunks > 1 else ''} of train")
+    heldout = members.Heldout()
+
+    def score(fold) -> None:
+        fit, held = fold.data["train"], fold.data["val"]
+        features = members.LinearFeatures.fit(fit.ids, fit.labels.cpu().numpy(), fold.tok.n_ids, k,
+                                              cfg.svm_buckets, cfg.min_df)
+        heldout.add(held.labels.cpu().numpy(), {"net": predict_logits(fold.model, held),
+                                                **members.linear_heldout(features, held.ids, params, cfg.seed)})
+    score(s)
+    labels = splits.train.labels[np.concatenate([s.train_index, s.val_index])]
+    extra = extra_chunks(splits.train.labels, s.val_index, chunks, cfg.seed)
+    for i, (fit_idx, held_idx) in enumerate(extra, start=2):
+        s.log(f"  chunk {i}/{len(extra) + 1}: a network and the linear members on the other {len(fit_idx)} documents")
+        score(fit_fold(s, glove, splits.train.subset(fit_idx), splits.train.subset(held_idx)))
+    combo = members.choose(heldout, linear)
+    if extra:
+        refit_network(s, state, glove, splits, fit_fold)
+        ids, labels = s.data["train"].ids, splits.train.labels
+    else:
+        ids = torch.cat([s.data["train"].ids, s.data["val"].ids])
+    features = members.LinearFeatures.fit(ids, labels, s.tok.n_ids, k, cfg.svm_buckets, cfg.min_df)
+    members.apply(s.model, combo, features, cfg.svm_buckets, cfg.seed)
+    state.best_state = {k: v.detach().cpu().clone() for k, v in s.model.state_dict().items()}
+    used = " + ".join(f"{w:.3g} x {m}" + (f"({members.PARAM[m]}={combo.params[m]:g})" if m in combo.params else "")
+                      for m, w in combo.weights.items())
+    alone = ", ".join(f"{m} {combo.member_accuracy[m]:.4f} / {combo.member_nll[m]:.4f}" for m in combo.weights)
+    s.log(f"combination {used}: held-out accuracy {combo.heldout_accuracy:.4f}, cross-entropy {combo.heldout_nll:.4f} "
+          f"on {combo.n_heldout} documents (alone: {alone}), {time.perf_counter() - t0:.1f}s")
+    return {"weights": combo.weights, "params": combo.params, "heldout_accuracy": combo.heldout_accuracy,
+            "heldout_nll": combo.heldout_nll, "member_accuracy": combo.member_accuracy, "member_nll": combo.member_nll,
+            "n_heldout": combo.n_heldout, "chunks": len(extra) + 1, "seconds": time.perf_counter() - t0}
+
+
+def refit_network(s, state, glove, splits: Splits, fit_fold) -> None:
+    """After cross-fitting: the network retrained on all of train for the main run's best
+    number of epochs, in place of the one that left the validation split out. Its vocabulary,
+    idf and every encoded split replace the session's."""
+    t0 = time.perf_counter()
+    s.log(f"refitting the network on all {len(splits.train)} training documents for {state.best['epoch']} epochs")
+    full = fit_fold(s, glove, splits.train, splits.train.subset(s.val_index), until=state.best["epoch"])
+    s.tok, s.model, s.data, s.n_found = full.tok, full.model, full.data, full.n_found
+    s.data["test"] = Split.of(s.tok, s.tok.encode(splits.test.texts), splits.test.labels, s.device)
+    s.log(f"refitted in {time.perf_counter() - t0:.1f}s: vocabulary {len(s.tok.vocab)} words")

@@ -43,9 +43,9 @@ def evaluate(model: str | os.PathLike, data: str | None = None, split: str = "te
     if str(model).endswith(".onnx"):
         from fastnews.infer import Classifier
         clf = Classifier.load(model, threads=threads, batch_size=batch_size)
-        labels, prep, logits_of = clf.labels, clf.meta.get("preprocess", {}), clf.logits
-        if clf.text_input:  # the graph drops the header block itself: give it the documents whole
-            prep = {**prep, "keep_headers": True}
+        # The documents whole: the Classifier applies the model's header rule itself.
+        labels, logits_of = clf.labels, clf.logits
+        prep = {**clf.meta.get("preprocess", {}), "keep_headers": True}
     else:
         from fastnews.checkpoint import load_run, run_logits
         run = load_run(model)

@@ -20,7 +20,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from fastnews.artifact import REQUIRED_KEYS, ModelFileError, corpus_options, read_metadata
-from fastnews.corpus import clean, decode
+from fastnews.corpus import decode, strip_headers
 from fastnews.tokenize.settings import N_SPECIAL, Encoded, config_from_settings
 
 # Documents classified together: memory is bounded by this, not by the input. The Ray
@@ -187,11 +187,14 @@ class Classifier:
         return out
 
     def logits(self, texts: list[str]) -> np.ndarray:
-        """Logits of texts as classify_batch prepares them: header block dropped (for an
-        ids graph, beforehand; a text graph drops it itself)."""
+        """Logits of documents as they come (raw mail included), read as the model was
+        trained: the header block is dropped unless the model kept it. This is the one place
+        that rule is applied, for both graphs: a text graph applies it inside, and for an ids
+        graph it is applied here, before tokenizing. predict, predict_proba, evaluate and
+        classify all come through here."""
         if self.text_input:
             return self.logits_from_texts(list(texts))
-        enc = self.encode(texts)
+        enc = self.encode(list(texts) if self.keep_headers else [strip_headers(t) for t in texts])
         return self.logits_from_ids(enc.ids, enc.lengths)
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
@@ -240,7 +243,7 @@ class Classifier:
             if b"\x00" in data[:8192]:  # text never holds NUL; this is a binary file
                 rows[i].error = "binary content (NUL bytes)"
                 continue
-            texts.append(decode(data) if self.text_input else clean(data, self.keep_headers))
+            texts.append(decode(data))
             where.append(i)
         if texts:
             probs = softmax(self.logits(texts))

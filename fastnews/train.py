@@ -32,7 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fastnews import __version__
+from fastnews import __version__, crossfit
 from fastnews.atomic import remove_stale_temporaries, write_text
 from fastnews.checkpoint import (RUN_FORMAT, Split, autocast, load_checkpoint, predict_logits, rng_state, save,
                                  set_rng_state)
@@ -42,7 +42,6 @@ from fastnews.distributed import World, shutdown, world_from_env
 from fastnews.distributed import init as join_world
 from fastnews.glove import GloveStore
 from fastnews.glove import load as load_glove
-from fastnews import crossfit, members
 from fastnews.metrics import plot_confusion, plot_curves, report
 from fastnews.model import TextCNN
 from fastnews.sparse import document_frequencies
@@ -116,6 +115,7 @@ def train(cfg: TrainConfig, resume: str | os.PathLike | None = None, progress: b
     np_rng = np.random.default_rng(s.cfg.seed)
     if s.resumed:
         set_rng_state(s.resumed["rng"], np_rng, s.world)
+
     def after_epoch(epoch: int) -> None:
         save_checkpoint(s, state, opt, sched, np_rng, epoch)
         if on_epoch is not None and s.world.is_main:
@@ -326,18 +326,6 @@ def fit_fold(s: _Session, glove: GloveStore, fit_part: Corpus, held_part: Corpus
     return fold
 
 
-def refit_network(s: _Session, state: _Progress, glove: GloveStore, splits: Splits) -> None:
-    """After cross-fitting: the network retrained on all of train for the main run's best
-    number of epochs, in place of the one that left the validation split out. Its vocabulary,
-    idf and every encoded split replace the session's."""
-    t0 = time.perf_counter()
-    s.log(f"refitting the network on all {len(splits.train)} training documents for {state.best['epoch']} epochs")
-    full = fit_fold(s, glove, splits.train, splits.train.subset(s.val_index), until=state.best["epoch"])
-    s.tok, s.model, s.data, s.n_found = full.tok, full.model, full.data, full.n_found
-    s.data["test"] = Split.of(s.tok, s.tok.encode(splits.test.texts), splits.test.labels, s.device)
-    s.log(f"refitted in {time.perf_counter() - t0:.1f}s: vocabulary {len(s.tok.vocab)} words")
-
-
 def record_epoch(s: _Session, state: _Progress, epoch: int, loss_sum: torch.Tensor, seconds: float) -> None:
     """Validation accuracy (sharded like training, counts summed across ranks), the
     history row, and the best weights so far (written to model.pt when they improve)."""
@@ -369,54 +357,10 @@ def save_checkpoint(s: _Session, state: _Progress, opt, sched, np_rng, epoch: in
              s.run_dir / "checkpoint.pt")
 
 
-def add_members(s: _Session, state: _Progress, splits: Splits, glove: GloveStore) -> dict:
-    """Rank 0: score the network and the linear members on held-out chunks of train
-    (crossfit.py), choose their combination (members.py), refit the chosen members on all of
-    train (the network only when cross-fitted: with one chunk it keeps its early stop) and
-    fold everything into the best weights. -> its figures, for metrics.json."""
-    cfg, t0, k = s.cfg, time.perf_counter(), len(s.names)
-    linear = cfg.linear_members
-    params = {m: members.grid(m, cfg.svm_c if m == "svm" else cfg.cnb_alpha) for m in linear}
-    chunks = crossfit.n_chunks(len(s.val_index), cfg.folds, s.world.enabled)
-    s.log(f"choosing the combination of the network and {', '.join(linear) or 'no linear member'} on "
-          f"{chunks} held-out chunk{'s' if chunks > 1 else ''} of train")
-    heldout = members.Heldout()
-
-    def score(fold: _Session) -> None:
-        fit, held = fold.data["train"], fold.data["val"]
-        features = members.LinearFeatures.fit(fit.ids, fit.labels.cpu().numpy(), fold.tok.n_ids, k,
-                                              cfg.svm_buckets, cfg.min_df)
-        heldout.add(held.labels.cpu().numpy(), {"net": predict_logits(fold.model, held),
-                                                **members.linear_heldout(features, held.ids, params, cfg.seed)})
-    score(s)
-    labels = splits.train.labels[np.concatenate([s.train_index, s.val_index])]
-    extra = crossfit.extra_chunks(splits.train.labels, s.val_index, chunks, cfg.seed)
-    for i, (fit_idx, held_idx) in enumerate(extra, start=2):
-        s.log(f"  chunk {i}/{len(extra) + 1}: a network and the linear members on the other {len(fit_idx)} documents")
-        score(fit_fold(s, glove, splits.train.subset(fit_idx), splits.train.subset(held_idx)))
-    combo = members.choose(heldout, linear)
-    if extra and "net" in combo.weights:
-        refit_network(s, state, glove, splits)
-        ids, labels = s.data["train"].ids, splits.train.labels
-    else:
-        ids = torch.cat([s.data["train"].ids, s.data["val"].ids])
-    features = members.LinearFeatures.fit(ids, labels, s.tok.n_ids, k, cfg.svm_buckets, cfg.min_df)
-    members.apply(s.model, combo, features, cfg.svm_buckets, cfg.seed)
-    state.best_state = {k: v.detach().cpu().clone() for k, v in s.model.state_dict().items()}
-    used = " + ".join(f"{w:.3g} x {m}" + (f"({members.PARAM[m]}={combo.params[m]:g})" if m in combo.params else "")
-                      for m, w in combo.weights.items())
-    alone = ", ".join(f"{m} {combo.member_accuracy[m]:.4f} / {combo.member_nll[m]:.4f}" for m in combo.weights)
-    s.log(f"combination {used}: held-out accuracy {combo.heldout_accuracy:.4f}, cross-entropy {combo.heldout_nll:.4f} "
-          f"on {combo.n_heldout} documents (alone: {alone}), {time.perf_counter() - t0:.1f}s")
-    return {"weights": combo.weights, "params": combo.params, "heldout_accuracy": combo.heldout_accuracy,
-            "heldout_nll": combo.heldout_nll, "member_accuracy": combo.member_accuracy, "member_nll": combo.member_nll,
-            "n_heldout": combo.n_heldout, "chunks": len(extra) + 1, "seconds": time.perf_counter() - t0}
-
-
 def finish(s: _Session, state: _Progress, splits: Splits, glove: GloveStore) -> dict:
-    """Rank 0: add the linear member, score the best weights on test, write metrics.json,
+    """Rank 0: add the linear members, score the final model on test, write metrics.json,
     model.pt and the plots."""
-    combo = add_members(s, state, splits, glove)
+    combo = crossfit.add_members(s, state, splits, glove, fit_fold)
     test_logits = predict_logits(s.model, s.data["test"])
     rep = report(splits.test.labels, test_logits.argmax(1), s.names)
     history, best = state.history, state.best
