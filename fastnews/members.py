@@ -43,13 +43,18 @@ def fit_cnb(x: Csr, labels: np.ndarray, n_classes: int, alpha: float, live: np.n
     """Complement Naive Bayes weights W float32 (n_features, n_classes), as scikit-learn's
     ComplementNB(alpha, norm=False) over the live features (bool (n_features,): those with an
     idf; a vectorizer's vocabulary): W[f, c] = -log of feature f's smoothed share of the
-    weight mass of every class but c; 0 for the other features. Scores are x @ W, no intercept."""
+    weight mass of every class but c; 0 for the other features. Scores are x @ W, no intercept.
+    Each row is centred across the classes: that shifts all of a document's scores by one
+    constant, which no softmax or argmax sees, and keeps the entries near 0, so that the
+    graph's float32 sums stay as close to PyTorch's as the SVM's do (uncentred, parity on
+    20news drifted to 1.5e-5)."""
     rows = np.repeat(labels, np.diff(x.indptr))
     per_class = np.zeros((x.n_features, n_classes))
     np.add.at(per_class, (x.indices, rows), x.data)
     complement = per_class[live].sum(axis=1, keepdims=True) - per_class[live] + alpha
     table = np.zeros((x.n_features, n_classes), np.float32)
-    table[live] = -np.log(complement / complement.sum(axis=0))
+    weights = -np.log(complement / complement.sum(axis=0))
+    table[live] = weights - weights.mean(axis=1, keepdims=True)
     return table
 
 

@@ -118,7 +118,8 @@ def dcd_squared_hinge(indptr, indices, data, labels, order, n_features, n_classe
 
 def complement_nb(rows, labels, n_features, n_classes, alpha, live):
     """members.fit_cnb written plainly from Rennie et al. (2003): rows are {feature: weight}
-    dicts; W[f][c] = -log((alpha + weight of f outside class c) / (sum over live features of the same))."""
+    dicts; W[f][c] = -log((alpha + weight of f outside class c) / (sum over live features of the same)),
+    then each row less its mean over the classes."""
     outside = [[0.0] * n_classes for _ in range(n_features)]
     for row, label in zip(rows, labels):
         for f, v in row.items():
@@ -131,4 +132,7 @@ def complement_nb(rows, labels, n_features, n_classes, alpha, live):
         for f in range(n_features):
             if live[f]:
                 table[f][c] = -math.log((alpha + outside[f][c]) / total)
+    for f in range(n_features):
+        mean = sum(table[f]) / n_classes
+        table[f] = [v - mean for v in table[f]]
     return table
