@@ -82,6 +82,8 @@ class TrainConfig:
         self.kernel_sizes = tuple(int(k) for k in self.kernel_sizes)
         if self.arch not in ("kim", "seed"):
             raise TrainError(f"arch must be kim or seed, not {self.arch!r}")
+        if self.svm_c < 0 or self.cnb_alpha < 0 or self.folds < 1:
+            raise TrainError("--svm-c and --cnb-alpha must be >= 0 (0 = chosen on held-out data), --folds >= 1")
         unknown = set(self.linear_members) - {"svm", "cnb"}
         if unknown:
             raise TrainError(f"unknown member(s) {', '.join(sorted(unknown))}: members are svm and cnb, or none")
