@@ -6,8 +6,8 @@ When that split is small (under SMALL_VAL documents, where one document moves ac
 by a tenth of a point or more), more chunks of the same size are drawn from the rest of
 train, disjoint and stratified, each scored by a network and linear members trained on
 everything else: cross-fitting. Five chunks of a 3,000-document corpus give 1,500 held-out
-documents instead of 300, for five times the network's training cost, which on such a
-corpus is seconds.
+documents instead of 300, for six times the network's training cost (four more networks and
+the refit on all of train), which on such a corpus is seconds.
 """
 
 from __future__ import annotations
@@ -48,8 +48,8 @@ def extra_chunks(labels: np.ndarray, val_idx: np.ndarray, n: int, seed: int) -> 
 def add_members(s, state, splits: Splits, glove, fit_fold) -> dict:
     """Rank 0, after training (train.py's session s and progress state): score the network and
     the linear members on held-out chunks of train, fit_fold(s, glove, fit, held) training the
-    networks of the extra chunks; choose their combination (members.py), refit the chosen members on all of
-    train (the network only when cross-fitted: with one chunk it keeps its early stop) and
+    networks of the extra chunks; choose their combination (members.py); refit the members on
+    all of train (the network too when cross-fitted: with one chunk it keeps its early stop);
     fold everything into the best weights. -> its figures, for metrics.json."""
     cfg, t0, k = s.cfg, time.perf_counter(), len(s.names)
     linear = cfg.linear_members
