@@ -103,7 +103,8 @@ def main() -> None:
 
     from fastnews.config import TrainConfig
     from fastnews.corpus import load_corpus
-    from fastnews.train import resolve_device, train
+    from fastnews.distributed import resolve_device
+    from fastnews.train import train
     device = resolve_device(args.device)
     torch.set_num_threads(os.cpu_count() or 1)
     splits = load_corpus(args.data)

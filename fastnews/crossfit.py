@@ -66,7 +66,6 @@ def add_members(s, state, splits: Splits, glove, fit_fold) -> dict:
         heldout.add(held.labels.cpu().numpy(), {"net": predict_logits(fold.model, held),
                                                 **members.linear_heldout(features, held.ids, params, cfg.seed)})
     score(s)
-    labels = splits.train.labels[np.concatenate([s.train_index, s.val_index])]
     extra = extra_chunks(splits.train.labels, s.val_index, chunks, cfg.seed)
     for i, (fit_idx, held_idx) in enumerate(extra, start=2):
         s.log(f"  chunk {i}/{len(extra) + 1}: a network and the linear members on the other {len(fit_idx)} documents")
@@ -77,6 +76,7 @@ def add_members(s, state, splits: Splits, glove, fit_fold) -> dict:
         ids, labels = s.data["train"].ids, splits.train.labels
     else:
         ids = torch.cat([s.data["train"].ids, s.data["val"].ids])
+        labels = splits.train.labels[np.concatenate([s.train_index, s.val_index])]
     features = members.LinearFeatures.fit(ids, labels, s.tok.n_ids, k, cfg.svm_buckets, cfg.min_df)
     members.apply(s.model, combo, features, cfg.svm_buckets, cfg.seed)
     state.best_state = {k: v.detach().cpu().clone() for k, v in s.model.state_dict().items()}

@@ -28,6 +28,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from fastnews.config import TrainError
+
 
 @dataclass(frozen=True)
 class World:
@@ -87,7 +89,6 @@ def init(world: World, device: torch.device) -> torch.device:
         return device
     if device.type == "cuda":
         if world.local_size > torch.cuda.device_count():
-            from fastnews.config import TrainError
             raise TrainError(f"{world.local_size} processes on this machine but {torch.cuda.device_count()} "
                              "CUDA device(s): use at most one process per GPU")
         device = torch.device("cuda", world.local_rank)
@@ -133,3 +134,14 @@ def launch(nproc: int, argv: list[str]) -> int:
     # torchrun would set 1 thread per process and warn; share the cores out instead.
     env = {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // nproc)), **os.environ}
     return subprocess.call(cmd, env=env)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise TrainError("--device cuda was asked for, but torch sees no CUDA device "
+                         f"(torch {torch.__version__}); use --device cpu or auto")
+    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
+        raise TrainError(f"unknown device {name!r}; use auto, cpu or cuda")
+    return torch.device(name)

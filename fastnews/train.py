@@ -38,7 +38,7 @@ from fastnews.checkpoint import (RUN_FORMAT, Split, autocast, load_checkpoint, p
                                  set_rng_state)
 from fastnews.config import TrainConfig, TrainError
 from fastnews.corpus import Corpus, Splits, default_corpus_path, load_corpus, stratified_split
-from fastnews.distributed import World, shutdown, world_from_env
+from fastnews.distributed import World, resolve_device, shutdown, world_from_env
 from fastnews.distributed import init as join_world
 from fastnews.glove import GloveStore
 from fastnews.glove import load as load_glove
@@ -133,17 +133,6 @@ def train(cfg: TrainConfig, resume: str | os.PathLike | None = None, progress: b
 
 # ---------------------------------------------------------------------------
 # The steps.
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise TrainError("--device cuda was asked for, but torch sees no CUDA device "
-                         f"(torch {torch.__version__}); use --device cpu or auto")
-    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
-        raise TrainError(f"unknown device {name!r}; use auto, cpu or cuda")
-    return torch.device(name)
 
 
 def setup(cfg: TrainConfig, resume, log) -> _Session:
