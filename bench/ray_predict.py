@@ -60,16 +60,16 @@ def main() -> None:
 
     import ray
     from fastnews.corpus import iter_documents
-    from fastnews.infer import Classifier
-    from fastnews.infer import CHUNK
+    from fastnews.infer import CHUNK, Classifier
     from fastnews.ray_engine import classify_with_ray
     inputs = [str(folder)] * args.repeat
     t0 = time.perf_counter()
     ray.init(include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     ray_start = time.perf_counter() - t0
-    list(classify_with_ray(args.model, [str(folder)]))  # actors' first start, imports and JIT cache
+    clf = Classifier.load(args.model, threads=1)
+    list(classify_with_ray(clf, [str(folder)]))  # actors' first start, imports and JIT cache
     t0 = time.perf_counter()
-    rows = sum(1 for _ in classify_with_ray(args.model, inputs))
+    rows = sum(1 for _ in classify_with_ray(clf, inputs))
     ray_warm = time.perf_counter() - t0
     actors = min(int(ray.cluster_resources().get("CPU", 1)), -(-rows // CHUNK))  # as classify_with_ray sizes its pool
     clf = Classifier.load(args.model)

@@ -1,4 +1,4 @@
-"""The `fastnews` command: parse arguments, call the library, print. No logic of its own.
+"""The `fastnews` command: parse arguments, call the library's verb, print. No logic of its own.
 
 Exit codes:
     0   success; every document was classified
@@ -12,13 +12,13 @@ Exit codes:
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
 import time
 
 from fastnews import __version__
+from fastnews.errors import FastnewsError, UsageError
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_ROW_ERRORS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -39,15 +39,9 @@ def _add_train(sub) -> None:
                        description="Train a TextCNN on a labelled corpus and GloVe vectors. Writes model.pt, "
                                    "checkpoint.pt, metrics.json, config.json and PNG plots to --out. Flags override "
                                    "--config, which overrides the defaults.")
+    from .flags import add_config_flags
     from fastnews.config import TrainConfig
-    groups = {}
-    for f in dataclasses.fields(TrainConfig):
-        meta = f.metadata
-        g = groups.get(meta["group"]) or groups.setdefault(meta["group"], p.add_argument_group(meta["group"]))
-        kind = _flag_kind(f.default) | ({"choices": meta["choices"]} if "choices" in meta else {})
-        g.add_argument(meta.get("flag", "--" + f.name.replace("_", "-")), dest=f.name,
-                       help=_with_default(meta["help"], f.default), **kind)
-    g = groups["run"]
+    g = add_config_flags(p, TrainConfig)["run"]
     g.add_argument("--nproc", type=int, default=None, metavar="N",
                    help="train in N processes with DistributedDataParallel, launched with torchrun: one per GPU "
                         "(NCCL), or CPU processes (gloo); --batch-size stays the global batch. N=1 runs one DDP "
@@ -58,45 +52,12 @@ def _add_train(sub) -> None:
     p.set_defaults(func=_train)
 
 
-def _with_default(help: str, default) -> str:
-    if default is None or default is False:
-        return help
-    shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
-    return f"{help} (default: {shown})"
-
-
-def _flag_kind(default) -> dict:
-    """argparse settings for a TrainConfig field of this default. Unset flags stay out of
-    the namespace (SUPPRESS), so --config values survive."""
-    kind = {"default": argparse.SUPPRESS}
-    if isinstance(default, bool):
-        kind["action"] = argparse.BooleanOptionalAction if default else "store_true"
-    elif isinstance(default, tuple):
-        kind["type"] = lambda text: tuple(int(x) for x in text.split(","))
-    elif isinstance(default, (int, float)):
-        kind["type"] = type(default)
-    return kind
-
-
-def _without_nproc(argv: list[str]) -> list[str]:
-    """argv less --nproc N / --nproc=N (torchrun would take it for its own --nproc-per-node)."""
-    out, skip = [], False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg == "--nproc":
-            skip = True
-        elif not arg.startswith("--nproc="):
-            out.append(arg)
-    return out
-
-
 def _train(args) -> int:
     if args.nproc is not None and args.nproc < 1:
-        raise _Usage("--nproc must be at least 1")
+        raise UsageError("--nproc must be at least 1")
     if args.nproc is not None and "LOCAL_RANK" not in os.environ:  # not yet under torchrun: start it
         from fastnews.distributed import launch
-        return launch(args.nproc, _without_nproc(args.argv))
+        return launch(args.nproc, args.argv)
     from fastnews.config import TrainConfig
     from fastnews.train import train
     flags = {k: v for k, v in vars(args).items()
@@ -158,8 +119,8 @@ def _add_predict(sub) -> None:
     p.add_argument("--batch-size", type=int, default=64, help="documents per onnxruntime call (default: 64)")
     p.add_argument("--top-k", type=int, default=1, help="labels per row (default: 1)")
     p.add_argument("--threads", type=int, default=0,
-                   help="cores to use, one batch on each (0 = all cores); "
-                        "with --engine ray, onnxruntime threads per actor (0 = 1)")
+                   help="cores each classifier uses, one batch on each (0 = all cores; with --engine ray, "
+                        "1 per actor, and an actor per CPU)")
     p.add_argument("--max-bytes", type=int, default=10_000_000, help="read at most this many bytes of each document; the rest is never read")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     g = p.add_argument_group("engine")
@@ -173,57 +134,16 @@ def _add_predict(sub) -> None:
 
 
 def _predict(args) -> int:
-    from fastnews.corpus import iter_documents
-    from fastnews.infer import Classifier
-    from fastnews.output import output_format, write_rows
-    if args.top_k < 1 or args.batch_size < 1:
-        raise _Usage("--top-k and --batch-size must be at least 1")
-    if args.engine != "ray" and (args.address or args.workers):
-        raise _Usage("--address and --workers are for --engine ray")
-    from fastnews.output import OutputError
-    try:
-        fmt = output_format(args.output, args.format)
-    except OutputError as exc:
-        raise _Usage(str(exc)) from None
-    if args.resume and (not args.output or fmt == "parquet" or args.engine == "ray"):
-        raise _Usage("--resume needs --output as JSONL or CSV, and the local engine")
-    clf = Classifier.load(args.model, threads=args.threads, batch_size=args.batch_size)
-    k = min(args.top_k, len(clf.labels))
-    if args.resume:
-        return _predict_resumable(args, clf, fmt, k)
-    if args.engine == "ray":
-        from fastnews.ray_engine import classify_with_ray
-        rows = classify_with_ray(args.model, args.inputs, k=k, max_bytes=args.max_bytes, address=args.address,
-                                 workers=args.workers, threads_per_worker=args.threads or 1,
-                                 batch_size=args.batch_size, progress=False)
-    else:
-        rows = clf.classify(iter_documents(args.inputs, max_bytes=args.max_bytes), k=k)
-    t0 = time.perf_counter()
-    bar = None
-    if not args.quiet and sys.stderr.isatty():  # tqdm costs 50 ms to import: only for a terminal
-        from tqdm import tqdm
-        bar = tqdm(unit="doc", unit_scale=True, file=sys.stderr, dynamic_ncols=True)
-    n, n_err = write_rows(rows, args.output, fmt, k, on_row=bar and (lambda row: bar.update(1)))
-    if bar is not None:
-        bar.close()
-    seconds = time.perf_counter() - t0
+    from fastnews.batch_predict import predict
+    counts = predict(args.model, args.inputs, args.output, format=args.format, top_k=args.top_k,
+                     batch_size=args.batch_size, threads=args.threads, max_bytes=args.max_bytes, engine=args.engine,
+                     address=args.address, workers=args.workers, resume=args.resume, progress=not args.quiet,
+                     log=None if args.quiet else _log)
     if not args.quiet:
-        _log(f"{n} documents, {n - n_err} classified, {n_err} errors, {seconds:.2f}s ({n / max(seconds, 1e-9):.0f} docs/s)")
-    return EXIT_ROW_ERRORS if n_err else EXIT_OK
-
-
-def _predict_resumable(args, clf, fmt: str, k: int) -> int:
-    from fastnews.corpus import iter_documents
-    from fastnews.resume import ResumableOutput, fingerprint
-    job = fingerprint(args.model, args.inputs, {"format": fmt, "k": k, "max_bytes": args.max_bytes})
-    out = ResumableOutput(args.output, job)
-    if out.rows and not args.quiet:
-        _log(f"resuming {args.output}: {out.rows} documents were done")
-    docs = out.skip_done(iter_documents(args.inputs, max_bytes=args.max_bytes, lazy=True), args.max_bytes)
-    n, n_err = out.write(clf.classify(docs, k=k), fmt, k)
-    if not args.quiet:
-        _log(f"{n} documents, {n - n_err} classified, {n_err} errors, in {args.output}")
-    return EXIT_ROW_ERRORS if n_err else EXIT_OK
+        rate = (counts.documents - counts.resumed) / max(counts.seconds, 1e-9)
+        _log(f"{counts.documents} documents, {counts.classified} classified, {counts.errors} errors, "
+             f"{counts.seconds:.2f}s ({rate:.0f} docs/s)")
+    return EXIT_ROW_ERRORS if counts.errors else EXIT_OK
 
 
 # ---------------------------------------------------------------------------
@@ -284,14 +204,6 @@ def _glove(args) -> int:
 # ---------------------------------------------------------------------------
 
 
-class _Usage(Exception):
-    pass
-
-
-class _Fail(Exception):
-    pass
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fastnews", description="Train TextCNN classifiers on GloVe vectors and ship them as ONNX.",
@@ -304,29 +216,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    """Errors whose message is meant for the user as it stands."""
-    from fastnews.corpus import CorpusError
-    from fastnews.glove import GloveError
-    from fastnews.infer import ModelFileError
-    from fastnews.config import TrainError
-    from fastnews.output import OutputError
-    # Not ValueError as such: a bug that raises one must show as unexpected, with a hint.
-    errors = [CorpusError, GloveError, ModelFileError, TrainError, OutputError, _Fail, OSError]
-    if "fastnews.ray_engine" in sys.modules:
-        errors.append(sys.modules["fastnews.ray_engine"].RayMissing)
-    if "fastnews.export" in sys.modules:
-        errors.append(sys.modules["fastnews.export"].ParityError)
-    return tuple(errors)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # for re-running under torchrun
     try:
         return args.func(args)
-    except _Usage as exc:
+    except UsageError as exc:
         parser.error(str(exc))
     except KeyboardInterrupt:
         _log("fastnews: interrupted")
@@ -338,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if args.debug:
             raise
-        if isinstance(exc, _user_errors()):
+        if isinstance(exc, (FastnewsError, OSError)):
             message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         else:
             message = f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} (rerun with --debug)"

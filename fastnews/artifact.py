@@ -19,14 +19,12 @@ from __future__ import annotations
 
 import json
 
+from fastnews.errors import ModelFileError
+
 META_PREFIX = "fastnews."
 REQUIRED_KEYS = ("labels", "vocab", "tokenizer")
 _CORPUS_DEFAULTS = {"keep_headers": False, "test_fraction": 0.2, "seed": 0, "text_column": "text",
                     "label_column": "label"}
-
-
-class ModelFileError(ValueError):
-    """An .onnx file that fastnews cannot use; the message is one line for the user."""
 
 
 def preprocess_of(train_config: dict) -> dict:

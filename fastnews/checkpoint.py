@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from fastnews.atomic import atomic_path
-from fastnews.config import TrainError
+from fastnews.batching import length_batches
+from fastnews.errors import ModelFileError
 from fastnews.distributed import World
 from fastnews.model import ModelConfig, TextCNN
 from fastnews.tokenize import Encoded, Tokenizer
@@ -38,12 +39,12 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
-        raise TrainError(f"no such file: {path}") from None
+        raise ModelFileError(f"no such file: {path}") from None
     except Exception as exc:
-        raise TrainError(f"{path}: not a loadable fastnews checkpoint ({type(exc).__name__}: "
+        raise ModelFileError(f"{path}: not a loadable fastnews checkpoint ({type(exc).__name__}: "
                          f"{str(exc).splitlines()[0][:200]})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != RUN_FORMAT:
-        raise TrainError(f"{path}: not a fastnews checkpoint")
+        raise ModelFileError(f"{path}: not a fastnews checkpoint")
     return ckpt
 
 
@@ -51,13 +52,12 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
 class Split:
     """One split, encoded once and kept on the training device."""
     ids: torch.Tensor      # int64 [n, max_len]
-    lengths: np.ndarray    # int64 [n], clipped to [min_len, max_len]: the columns a batch needs
+    lengths: np.ndarray    # int64 [n], the columns each document needs (TokenizerConfig.widths)
     labels: torch.Tensor   # int64 [n]
 
     @classmethod
     def of(cls, tok: Tokenizer, enc: Encoded, labels, device) -> "Split":
-        lengths = np.clip(enc.lengths.astype(np.int64), tok.config.min_len, tok.config.max_len)
-        return cls(torch.from_numpy(enc.ids.astype(np.int64)).to(device), lengths,
+        return cls(torch.from_numpy(enc.ids.astype(np.int64)).to(device), tok.config.widths(enc.lengths.astype(np.int64)),
                    torch.from_numpy(np.asarray(labels, np.int64)).to(device))
 
     def rows(self, index: np.ndarray) -> "Split":
@@ -78,13 +78,16 @@ def predict_logits(model: TextCNN, split: Split, batch_size: int = 512) -> np.nd
     to its longest document."""
     model.eval()
     out = torch.empty(split.ids.shape[0], model.config.n_classes, device=split.ids.device)
-    order = np.argsort(split.lengths, kind="stable")
-    for i in range(0, order.shape[0], batch_size):
-        idx = order[i:i + batch_size]
+    for idx in length_batches(split.lengths, batch_size):
         sel = torch.from_numpy(idx).to(split.ids.device)
         with autocast(split.ids.device):
             out[sel] = model(split.ids[sel, :int(split.lengths[idx].max())]).float()
     return out.cpu().numpy()
+
+
+def snapshot(model: torch.nn.Module) -> dict:
+    """A copy of model's weights on the CPU (the best epoch's, kept while training goes on)."""
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
 
 @dataclass

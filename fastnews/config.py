@@ -1,15 +1,31 @@
-"""Training configuration: one dataclass that flags, TOML files and Python all set.
+"""The configurations: TrainConfig, which flags, TOML files and Python all set, and
+ModelConfig, the network's shape, which TrainConfig derives and model.pt stores.
 
-Kept apart from train.py so that reading it (for `fastnews train --help`, say) does
-not import torch.
+Kept apart from train.py and model.py so that reading them (for `fastnews train --help`,
+or an .onnx file's metadata) does not import torch.
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+
+from fastnews.errors import TrainError
+
+
+ARCHS = ("kim", "seed")
+
+
+def checked_architecture(arch: str, kernel_sizes) -> tuple[int, ...]:
+    """kernel_sizes as a tuple of ints, once arch and the sizes are known to be usable."""
+    if arch not in ARCHS:
+        raise TrainError(f"arch must be kim or seed, not {arch!r}")
+    sizes = tuple(int(k) for k in kernel_sizes)
+    if not sizes or min(sizes) < 1:
+        raise TrainError(f"kernel sizes must be positive integers, not {kernel_sizes!r}")
+    return sizes
 
 
 def conv_min_len(arch: str, kernel_sizes: tuple[int, ...]) -> int:
@@ -20,8 +36,41 @@ def conv_min_len(arch: str, kernel_sizes: tuple[int, ...]) -> int:
     return 149
 
 
-class TrainError(ValueError):
-    """A training setup that cannot work; the message is one line for the user."""
+# The ModelConfig fields that TrainConfig sets as they are (the rest are derived).
+_MODEL_FIELDS = ("arch", "kernel_sizes", "n_filters", "dropout", "bow", "bow_buckets", "bow_dropout")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The network's shape (model.py's TextCNN). Built whole by TrainConfig.model_config,
+    once the vocabulary, classes and linear members are known; never changed afterwards."""
+    n_ids: int                    # embedding rows: vocabulary + pad + unknown
+    n_classes: int
+    embed_dim: int
+    arch: str = "kim"             # "kim" | "seed"
+    kernel_sizes: tuple[int, ...] = (3, 4, 5)
+    n_filters: int = 32           # per kernel size (kim) or per block (seed)
+    hidden: int = 128             # seed only: the Dense layer before the output
+    dropout: float = 0.5
+    bow: bool = True              # the sparse linear path (sparse.py), trained with the network
+    bow_buckets: int = 0          # hashed bigram buckets of the sparse path; 0 = words only
+    bow_dropout: float = 0.5      # dropout of the sparse path's feature occurrences, in training
+    svm_buckets: int | None = None  # the linear members' path (members.py): its bigram buckets; None = none
+
+    def __post_init__(self):
+        object.__setattr__(self, "kernel_sizes", checked_architecture(self.arch, self.kernel_sizes))
+
+    @property
+    def min_len(self) -> int:
+        return conv_min_len(self.arch, self.kernel_sizes)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "kernel_sizes": list(self.kernel_sizes)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 def _opt(default, help: str, group: str, **cli):
@@ -79,9 +128,7 @@ class TrainConfig:
     out: str | None = _opt(None, "run directory (default: runs/<timestamp>)", "run")
 
     def __post_init__(self):
-        self.kernel_sizes = tuple(int(k) for k in self.kernel_sizes)
-        if self.arch not in ("kim", "seed"):
-            raise TrainError(f"arch must be kim or seed, not {self.arch!r}")
+        self.kernel_sizes = checked_architecture(self.arch, self.kernel_sizes)
         if self.svm_c < 0 or self.cnb_alpha < 0 or self.folds < 1:
             raise TrainError("--svm-c and --cnb-alpha must be >= 0 (0 = chosen on held-out data), --folds >= 1")
         unknown = set(self.linear_members) - {"svm", "cnb"}
@@ -96,12 +143,10 @@ class TrainConfig:
     def linear_members(self) -> tuple[str, ...]:
         return tuple(m.strip() for m in self.members.split(",") if m.strip() not in ("", "none"))
 
-    def model_config(self, n_ids: int, n_classes: int, embed_dim: int):
-        from fastnews.model import ModelConfig  # torch
-        return ModelConfig(n_ids=n_ids, n_classes=n_classes, embed_dim=embed_dim, arch=self.arch,
-                           kernel_sizes=self.kernel_sizes, n_filters=self.n_filters, dropout=self.dropout,
-                           bow=self.bow, bow_buckets=self.bow_buckets,
-                           bow_dropout=self.bow_dropout)
+    def model_config(self, n_ids: int, n_classes: int, embed_dim: int, linear_path: bool = False) -> ModelConfig:
+        """The network of this config, with the linear members' path when linear_path."""
+        return ModelConfig(n_ids, n_classes, embed_dim, **{name: getattr(self, name) for name in _MODEL_FIELDS},
+                           svm_buckets=self.svm_buckets if linear_path else None)
 
     @classmethod
     def from_toml(cls, path: str | os.PathLike, **overrides) -> "TrainConfig":

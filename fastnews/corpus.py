@@ -28,16 +28,13 @@ from typing import Iterator
 
 import numpy as np
 
-from fastnews.tables import TABLE_SUFFIXES, TableError, read_table
+from fastnews.errors import CorpusError
+from fastnews.tables import TABLE_SUFFIXES, read_table
 
 NEWS20_URL = "https://ndownloader.figshare.com/files/5975967"
 NEWS20_SHA256 = "8f1b2514ca22a5ade8fbb9cfa5727df95fa587f4c87b786e15c759fa66d95610"
 NEWS20_FILE = "20news-bydate.tar.gz"
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
-
-
-class CorpusError(ValueError):
-    """A corpus that cannot be used; the message is one line meant for the user."""
 
 
 def fastnews_home() -> Path:
@@ -288,10 +285,7 @@ def load_corpus(path: str | os.PathLike, keep_headers: bool = False, test_fracti
             raise CorpusError(f"{path}: cannot read archive ({exc})") from None
         texts = [clean(r[3], keep_headers) for r in records]
     elif low.endswith(TABLE_SUFFIXES):
-        try:
-            records, skipped = read_table(path, text_column, label_column, notes), None
-        except TableError as exc:
-            raise CorpusError(str(exc)) from None
+        records, skipped = read_table(path, text_column, label_column, notes), None
         texts = [r[3] if keep_headers else strip_headers(r[3]) for r in records]
     else:
         raise CorpusError(f"{path}: not a directory, archive ({', '.join(ARCHIVE_SUFFIXES)}), .csv, .tsv or .jsonl")

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from fastnews import members
-from fastnews.checkpoint import Split, predict_logits
+from fastnews.checkpoint import Split, predict_logits, snapshot
 from fastnews.corpus import Splits, stratified_split
 
 SMALL_VAL = 1000
@@ -78,8 +78,8 @@ def add_members(s, state, splits: Splits, glove, fit_fold) -> dict:
         ids = torch.cat([s.data["train"].ids, s.data["val"].ids])
         labels = splits.train.labels[np.concatenate([s.train_index, s.val_index])]
     features = members.LinearFeatures.fit(ids, labels, s.tok.n_ids, k, cfg.svm_buckets, cfg.min_df)
-    members.apply(s.model, combo, features, cfg.svm_buckets, cfg.seed)
-    state.best_state = {k: v.detach().cpu().clone() for k, v in s.model.state_dict().items()}
+    s.model = members.apply(s.model, combo, features, cfg.svm_buckets, cfg.seed)
+    state.best_state = snapshot(s.model)
     used = " + ".join(f"{w:.3g} x {m}" + (f"({members.PARAM[m]}={combo.params[m]:g})" if m in combo.params else "")
                       for m, w in combo.weights.items())
     alone = ", ".join(f"{m} {combo.member_accuracy[m]:.4f} / {combo.member_nll[m]:.4f}" for m in combo.weights)

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from fastnews.config import TrainError
+from fastnews.errors import TrainError
 
 
 @dataclass(frozen=True)
@@ -125,15 +125,29 @@ except (KeyboardInterrupt, SignalException):  # Ctrl-C: the workers saved and sa
 
 
 def launch(nproc: int, argv: list[str]) -> int:
-    """Run `python -m fastnews <argv>` in nproc processes under torchrun; its exit status.
+    """Run `python -m fastnews <argv>` (less its --nproc) in nproc processes under torchrun;
+    its exit status.
 
     --standalone gives a single-machine rendezvous on a free port. For several machines,
     call torchrun yourself with --nnodes and --rdzv-endpoint."""
     cmd = [sys.executable, "-c", _TORCHRUN, "--standalone", f"--nproc-per-node={nproc}",
-           "-m", "fastnews", *argv]
+           "-m", "fastnews", *_without_nproc(argv)]
     # torchrun would set 1 thread per process and warn; share the cores out instead.
     env = {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // nproc)), **os.environ}
     return subprocess.call(cmd, env=env)
+
+
+def _without_nproc(argv: list[str]) -> list[str]:
+    """argv less --nproc N / --nproc=N (torchrun would take it for its own --nproc-per-node)."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            out.append(arg)
+    return out
 
 
 def resolve_device(name: str) -> torch.device:

@@ -12,27 +12,10 @@ come from the model's own metadata, so the split is the one it was scored on.
 from __future__ import annotations
 
 import os
-import time
 
 from fastnews.artifact import corpus_options
-from fastnews.corpus import CorpusError, default_corpus_path, load_corpus
-from fastnews.metrics import report
-
-
-def score(logits_of, labels: list[str], texts: list[str], truth: list[str]) -> dict:
-    """report() of logits_of(texts).argmax against the label names truth, plus the time
-    the classifying took. Raises CorpusError for a class the model does not know."""
-    index = {name: i for i, name in enumerate(labels)}
-    missing = sorted(set(truth) - set(index))
-    if missing:
-        raise CorpusError(f"corpus classes unknown to the model: {', '.join(missing[:5])}")
-    t0 = time.perf_counter()
-    pred = logits_of(texts).argmax(1)
-    seconds = time.perf_counter() - t0
-    rep = report([index[name] for name in truth], pred, labels)
-    rep["seconds"] = seconds
-    rep["docs_per_s"] = len(texts) / max(seconds, 1e-9)
-    return rep
+from fastnews.corpus import default_corpus_path, load_corpus
+from fastnews.metrics import score
 
 
 def evaluate(model: str | os.PathLike, data: str | None = None, split: str = "test", batch_size: int = 64,

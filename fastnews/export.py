@@ -20,7 +20,6 @@ from __future__ import annotations
 import io
 import logging
 import os
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -32,16 +31,13 @@ import torch
 
 from fastnews import __version__
 from fastnews.atomic import write_bytes
+from fastnews.errors import ParityError, UsageError
 from fastnews.artifact import corpus_options, preprocess_of, write_metadata
-from fastnews.infer import make_session
 from fastnews.checkpoint import LoadedRun, load_run
+from fastnews.quantize import quantize_int8
 
 OPSET = 18
 PARITY_ATOL = 1e-5
-
-
-class ParityError(AssertionError):
-    """onnxruntime and PyTorch disagree; the message gives the largest difference."""
 
 
 @dataclass
@@ -90,7 +86,7 @@ def to_onnx(run: LoadedRun, exporter: str = "dynamo") -> onnx.ModelProto:
                                                                      "logits": {0: "batch"}})
                 proto = onnx.load_from_string(buf.getvalue())
             else:
-                raise ValueError(f"unknown exporter {exporter!r}; use dynamo or torchscript")
+                raise UsageError(f"unknown exporter {exporter!r}; use dynamo or torchscript")
     finally:
         quiet.setLevel(level)
     return proto
@@ -125,21 +121,21 @@ def parity_check(run: LoadedRun, model_bytes: bytes, atol: float = PARITY_ATOL, 
             raise ParityError(f"argmax differs at batch {batch}, seq {seq} (max |diff| {diff:.3g})")
         checked += batch
         shapes.append([batch, seq])
-    return {"max_abs_diff": worst, "atol": atol, "argmax_equal": True, "rows": checked, "shapes": shapes}
+    return {"max_abs_diff": worst, "atol": atol, "rows": checked, "shapes": shapes}
 
 
 def export(run_dir: str | os.PathLike, output: str | os.PathLike | None = None, exporter: str = "dynamo",
            quantize: str | None = None, data: str | None = None, text: bool = True, log=print) -> ExportResult:
     """Write RUN_DIR's best model to output (default exports/<run>.onnx), parity checked.
     text=True also writes the text-in graph <output stem>.text.onnx (textgraph.py);
-    quantize="int8" also writes <output stem>.int8.onnx (see quantize_int8), and with
-    text its .int8.text.onnx."""
+    quantize="int8" also writes <output stem>.int8.onnx (quantize.py), and with text its
+    .int8.text.onnx."""
     run_dir = Path(run_dir)
     run = load_run(run_dir)
     name = run_dir.name if run_dir.is_dir() else run_dir.parent.name
     output = Path(output) if output else Path("exports") / f"{name}.onnx"
     if quantize not in (None, "int8"):
-        raise ValueError(f"unknown quantization {quantize!r}; the choice is int8")
+        raise UsageError(f"unknown quantization {quantize!r}; the choice is int8")
 
     t0 = time.perf_counter()
     proto = to_onnx(run, exporter)
@@ -173,7 +169,9 @@ def export(run_dir: str | os.PathLike, output: str | os.PathLike | None = None, 
     if text:
         result.text_path = write_text_graph(proto, output, run, meta, log)
     if quantize == "int8":
-        result.int8 = quantize_int8(run, output, data=data, text=text, log=log)
+        result.int8, proto, meta = quantize_int8(run, output, meta, data=data, log=log)
+        if text:
+            result.int8["text_path"] = str(write_text_graph(proto, Path(result.int8["path"]), run, meta, log))
     log(f"next: fastnews predict {result.int8['path'] if quantize else output} some/folder/ > predictions.jsonl")
     return result
 
@@ -184,11 +182,8 @@ def write_text_graph(ids_proto: onnx.ModelProto, ids_path: Path, run: LoadedRun,
     from fastnews.textgraph import add_text_input, text_parity_check
     keep_headers = corpus_options(meta["preprocess"])["keep_headers"]
     proto = add_text_input(ids_proto, run.tokenizer, run.labels, keep_headers)
-    try:
-        parity = text_parity_check(proto.SerializeToString(), ids_proto.SerializeToString(), run.tokenizer,
-                                   run.labels, keep_headers, PARITY_ATOL)
-    except ValueError as exc:
-        raise ParityError(str(exc)) from None
+    parity = text_parity_check(proto.SerializeToString(), ids_proto.SerializeToString(), run.tokenizer,
+                               run.labels, keep_headers, PARITY_ATOL)
     write_metadata(proto, {**meta, "input": "text", "text_parity": parity})
     out = ids_path.with_name(ids_path.stem + ".text.onnx")
     model_bytes = proto.SerializeToString()
@@ -197,88 +192,3 @@ def write_text_graph(ids_proto: onnx.ModelProto, ids_path: Path, run: LoadedRun,
         f"parity vs the tokenizer + ids graph: max |diff| {parity['max_abs_diff']:.2e}, same labels on "
         f"{parity['texts']} sample texts")
     return out
-
-
-def quantize_int8(run: LoadedRun, fp32_path: Path, data: str | None = None, n_calibration: int = 512,
-                  text: bool = False, log=print) -> dict:
-    """Static int8 quantization (QDQ, per-channel weights) of the convolutions and both
-    embedding tables, calibrated on training documents, never test ones. The corpus is
-    the run's own unless data names another with the same classes.
-
-    Static rather than dynamic, by measurement (bench/RESULTS.md): on 20news, dynamic
-    int8 convolutions ran 3x slower than fp32, static ones 1.25x faster. Afterwards both
-    models classify the corpus's test split; the figures go to the log and into the int8
-    file's metadata, and argmax agreement below 99% raises ParityError."""
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    from fastnews.corpus import default_corpus_path, load_corpus
-    from fastnews.infer import Classifier
-
-    cfg = run.checkpoint["train_config"]
-    splits = load_corpus(data or cfg.get("data") or default_corpus_path(), **corpus_options(cfg))
-    rng = np.random.default_rng(0)
-    pick = rng.choice(len(splits.train), size=min(n_calibration, len(splits.train)), replace=False)
-    enc = run.tokenizer.encode([splits.train.texts[i] for i in pick])
-    min_len, max_len = run.tokenizer.config.min_len, run.tokenizer.config.max_len
-
-    class Batches(CalibrationDataReader):
-        def __init__(self):
-            widths = np.clip(enc.lengths, min_len, max_len)
-            self.it = iter([{"ids": enc.ids[i:i + 64, :int(widths[i:i + 64].max())].astype(np.int64)}
-                            for i in range(0, len(pick), 64)])
-
-        def get_next(self):
-            return next(self.it, None)
-
-    out = fp32_path.with_name(fp32_path.stem + ".int8.onnx")
-    with tempfile.TemporaryDirectory() as tmp:
-        pre, quant = Path(tmp) / "pre.onnx", Path(tmp) / "int8.onnx"
-        quiet = logging.getLogger()
-        level = quiet.level
-        quiet.setLevel(logging.ERROR)
-        try:
-            quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
-            quantize_static(str(pre), str(quant), Batches(), quant_format=QuantFormat.QDQ, per_channel=True,
-                            weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
-                            op_types_to_quantize=["Conv", "Gather"])
-        finally:
-            quiet.setLevel(level)
-        proto = onnx.load(str(quant))
-
-    test = run.tokenizer.encode(splits.test.texts)
-    figures = {}
-    fp32 = Classifier.load(fp32_path)
-    int8 = Classifier(make_session(proto.SerializeToString(), 1), fp32.meta, str(out), workers=fp32.workers)
-    for variant, clf in (("fp32", fp32), ("int8", int8)):
-        clf.logits_from_ids(test.ids[:64], test.lengths[:64])  # warm-up
-        t0 = time.perf_counter()
-        pred = clf.logits_from_ids(test.ids, test.lengths).argmax(1)
-        seconds = time.perf_counter() - t0
-        figures[variant] = {"accuracy": float((pred == splits.test.labels).mean()),
-                            "docs_per_s": len(pred) / seconds, "pred": pred}
-    agreement = float((figures["int8"].pop("pred") == figures["fp32"].pop("pred")).mean())
-    figures["fp32"]["size_bytes"] = fp32_path.stat().st_size
-    figures["argmax_agreement"] = agreement
-    figures["n_test"] = len(splits.test)
-    figures["calibration_docs"] = int(len(pick))
-    if agreement < 0.99:
-        raise ParityError(f"int8 model agrees with fp32 on only {agreement:.2%} of test documents (< 99%)")
-
-    meta = {**fp32.meta, "quantization": {"scheme": "static int8, QDQ, per-channel", **figures}}
-    size = 0
-    while True:  # the size is part of the metadata it measures: settle on a fixed point
-        figures["int8"]["size_bytes"] = size
-        write_metadata(proto, meta)
-        model_bytes = proto.SerializeToString()
-        if len(model_bytes) == size:
-            break
-        size = len(model_bytes)
-    write_bytes(out, model_bytes)
-    if text:
-        figures["text_path"] = str(write_text_graph(proto, out, run, meta, log))
-    f32, i8 = figures["fp32"], figures["int8"]
-    log(f"wrote {out}: int8 accuracy {i8['accuracy']:.4f} vs fp32 {f32['accuracy']:.4f}, argmax agreement "
-        f"{agreement:.2%}, {i8['size_bytes'] / 1e6:.1f} MB vs {f32['size_bytes'] / 1e6:.1f} MB, "
-        f"{i8['docs_per_s']:.0f} vs {f32['docs_per_s']:.0f} docs/s (onnxruntime only, {len(splits.test)} test docs)")
-    return {"path": str(out), **figures}

@@ -17,16 +17,13 @@ import numba as nb
 import numpy as np
 
 import fastnews._kernel_cache  # noqa: F401  (keys numba's cache of the kernels below)
+from fastnews.errors import GloveError
 from fastnews.strtable import HIGH_BITS as _HIGH
 from fastnews.strtable import LOW7_BITS as _LOW7
 from fastnews.strtable import first_flagged, load8, low_bytes
 
 # Line status codes from the parser.
 _OK, _BLANK, _TOO_FEW, _BAD_NUMBER, _SLOW = 0, 1, 2, 3, 4
-
-
-class GloveError(ValueError):
-    """A GloVe file or store that cannot be used; the message names the line where it can."""
 
 
 # ---------------------------------------------------------------------------

@@ -19,7 +19,9 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from fastnews.artifact import REQUIRED_KEYS, ModelFileError, corpus_options, read_metadata
+from fastnews.artifact import REQUIRED_KEYS, corpus_options, read_metadata
+from fastnews.batching import length_batches
+from fastnews.errors import ModelFileError
 from fastnews.corpus import decode, strip_headers
 from fastnews.tokenize.settings import N_SPECIAL, Encoded, config_from_settings
 
@@ -74,6 +76,7 @@ class Classifier:
             raise ModelFileError(f"{source}: no fastnews metadata ({', '.join(missing)} missing); "
                                  "export the model with `fastnews export`")
         self.session = session
+        self.source = source
         self.meta = meta
         self.labels: list[str] = list(meta["labels"])
         self.vocab: list[str] = list(meta["vocab"])
@@ -146,25 +149,13 @@ class Classifier:
 
     def logits_from_ids(self, ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """float32 [n, n_classes] for encoded documents, batched by length."""
-        cfg = self.token_config
-        n = ids.shape[0]
-        widths = np.clip(lengths, cfg.min_len, cfg.max_len)
-        order = np.argsort(widths, kind="stable")
-        batches, start = [], 0
-        while start < n:
-            # Up to batch_size documents, and at most max_batch_tokens ids in all: long
-            # documents come in smaller batches, so memory does not grow with max_len.
-            stop = min(n, start + self.batch_size)
-            while stop - start > 1 and (stop - start) * int(widths[order[stop - 1]]) > self.max_batch_tokens:
-                stop = start + max(1, self.max_batch_tokens // int(widths[order[stop - 1]]))
-            batches.append(order[start:stop])
-            start = stop
+        widths = self.token_config.widths(lengths)
+        batches = length_batches(widths, self.batch_size, self.max_batch_tokens)
         return self._run(batches, lambda idx: ids[idx, :int(widths[idx[-1]])].astype(np.int64))
 
     def logits_from_texts(self, texts: list[str]) -> np.ndarray:
         """float32 [n, n_classes] from a text-in graph, in batches of similar length."""
-        order = np.argsort([len(t) for t in texts], kind="stable")
-        batches = [order[i:i + self.batch_size] for i in range(0, len(texts), self.batch_size)]
+        batches = length_batches(np.array([len(t) for t in texts]), self.batch_size)
         return self._run(batches, lambda idx: np.array([texts[i] for i in idx], dtype=object))
 
     def _run(self, batches: list[np.ndarray], feed) -> np.ndarray:
@@ -203,16 +194,20 @@ class Classifier:
     def predict(self, texts: str | list[str], k: int = 1) -> tuple[list[list[str]], np.ndarray]:
         """Top-k labels and probabilities per text (fastText's shape of answer)."""
         single = isinstance(texts, str)
-        probs = self.predict_proba([texts] if single else list(texts))
-        top = np.argsort(-probs, axis=1, kind="stable")[:, :k]
-        labels = [[self.labels[j] for j in row] for row in top]
-        scores = np.take_along_axis(probs, top, axis=1)
+        labels, scores = self._top_k([texts] if single else list(texts), k)
         return (labels[0], scores[0]) if single else (labels, scores)
+
+    def _top_k(self, texts: list[str], k: int) -> tuple[list[list[str]], np.ndarray]:
+        """The k most probable labels of each text, best first (ties: the lower class
+        index), and their probabilities float32 [n, k]."""
+        probs = self.predict_proba(texts)
+        top = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+        return [[self.labels[j] for j in row] for row in top], np.take_along_axis(probs, top, axis=1)
 
     def evaluate(self, texts: list[str], labels: list[str]) -> dict:
         """accuracy, macro_f1, per_class and confusion against the label names labels
         (fastText's `test`; fastnews.evaluate.evaluate reads a corpus for it)."""
-        from fastnews.evaluate import score
+        from fastnews.metrics import score
         return score(self.logits, self.labels, list(texts), list(labels))
 
     # -- documents in, rows out --------------------------------------------------
@@ -246,14 +241,11 @@ class Classifier:
             texts.append(decode(data))
             where.append(i)
         if texts:
-            probs = softmax(self.logits(texts))
-            top = np.argsort(-probs, axis=1, kind="stable")[:, :k]
-            scores = np.take_along_axis(probs, top, axis=1)
             # A document with no words (only headers, say) still gets the model's answer
             # for empty input: it was read fine, and every input gets a row.
+            labels, scores = self._top_k(texts, k)
             for j, i in enumerate(where):
-                rows[i].labels = [self.labels[c] for c in top[j]]
-                rows[i].scores = [float(s) for s in scores[j]]
+                rows[i].labels, rows[i].scores = labels[j], [float(s) for s in scores[j]]
         return rows
 
 

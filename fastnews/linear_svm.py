@@ -23,7 +23,7 @@ import numba as nb
 import numpy as np
 import torch
 
-from fastnews.sparse import SparseNgrams, document_frequencies
+from fastnews.sparse import SparseNgrams
 
 
 @dataclass

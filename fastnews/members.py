@@ -25,13 +25,14 @@ output bias.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import product
 
 import numpy as np
 import torch
 
 from fastnews.linear_svm import Csr, decision, fit_svm, tfidf_csr
+from fastnews.model import TextCNN
 from fastnews.sparse import SparseNgrams, document_frequencies
 
 SVM_CS = (0.1, 0.3, 1.0, 3.0)
@@ -175,22 +176,25 @@ def choose(heldout: Heldout, members: tuple[str, ...]) -> Combination:
 
 
 @torch.no_grad()
-def apply(model, combo: Combination, features: LinearFeatures, n_buckets: int, seed: int = 0) -> None:
-    """Fold the combination into model, in place: the network's output layer and joint path
-    scaled by a_net, the linear members (fitted on features' documents) as model.svm."""
+def apply(network: TextCNN, combo: Combination, features: LinearFeatures, n_buckets: int, seed: int = 0) -> TextCNN:
+    """The final model, built from its whole config: the network's weights with its output
+    layer and joint path scaled by a_net, and, when a linear member is used, the members
+    (fitted on features' documents) summed into one sparse path, model.svm."""
+    linear = [m for m in combo.weights if m != "net"]
+    model = TextCNN(replace(network.config, svm_buckets=n_buckets if linear else None))
+    model.load_state_dict(network.state_dict(), strict=False)  # all but the members' path
+    model.to(network.out.bias.device).eval()
     a_net = combo.weights.get("net", 0.0)
     model.out.weight.mul_(a_net)
     model.out.bias.mul_(a_net)
     if model.bow is not None:
         model.bow.scores.weight.mul_(a_net)
-    linear = [m for m in combo.weights if m != "net"]
-    if not linear:
-        return
-    table, intercept = 0.0, 0.0
-    for m in linear:
-        t, b = features.member(m, combo.params[m], seed)
-        table, intercept = table + combo.weights[m] * t, intercept + combo.weights[m] * b
-    path = features.path
-    path.scores.weight.copy_(torch.from_numpy(np.asarray(table, np.float32)))
-    model.out.bias.add_(torch.from_numpy(np.asarray(intercept, np.float32)).to(model.out.bias))
-    model.svm, model.config.svm_buckets = path.to(model.out.bias.device).eval(), n_buckets
+    if linear:
+        table, intercept = 0.0, 0.0
+        for m in linear:
+            t, b = features.member(m, combo.params[m], seed)
+            table, intercept = table + combo.weights[m] * t, intercept + combo.weights[m] * b
+        features.path.scores.weight.copy_(torch.from_numpy(np.asarray(table, np.float32)))
+        model.svm.load_state_dict(features.path.state_dict())
+        model.out.bias.add_(torch.from_numpy(np.asarray(intercept, np.float32)).to(model.out.bias))
+    return model

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
+
+from fastnews.errors import CorpusError
 
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
@@ -34,6 +37,22 @@ def report(y_true, y_pred, label_names: list[str]) -> dict:
                       for i, name in enumerate(label_names)},
         "confusion": cm.tolist(),
     }
+
+
+def score(logits_of, labels: list[str], texts: list[str], truth: list[str]) -> dict:
+    """report() of logits_of(texts).argmax against the label names truth, plus the time
+    the classifying took. Raises CorpusError for a class the model does not know."""
+    index = {name: i for i, name in enumerate(labels)}
+    missing = sorted(set(truth) - set(index))
+    if missing:
+        raise CorpusError(f"corpus classes unknown to the model: {', '.join(missing[:5])}")
+    t0 = time.perf_counter()
+    pred = logits_of(texts).argmax(1)
+    seconds = time.perf_counter() - t0
+    rep = report([index[name] for name in truth], pred, labels)
+    rep["seconds"] = seconds
+    rep["docs_per_s"] = len(texts) / max(seconds, 1e-9)
+    return rep
 
 
 def format_report(rep: dict) -> str:

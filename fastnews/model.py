@@ -1,4 +1,4 @@
-"""TextCNN in PyTorch and its config.
+"""TextCNN in PyTorch (its config, ModelConfig, lives in config.py).
 
 Two architectures, both ending in a global max over time (which exports to ONNX at
 any length, unlike AdaptiveMaxPool1d(k)):
@@ -10,8 +10,8 @@ any length, unlike AdaptiveMaxPool1d(k)):
 
 With ``bow`` (the default recipe), the sparse path of sparse.py adds its TF-IDF-weighted
 class scores of the same ids to the CNN's logits; the two are trained jointly. With
-``svm_buckets`` set, a linear SVM over words and hashed bigrams, fitted after training
-(linear_svm.py), adds its scores too.
+``svm_buckets`` set, the linear members' path (members.py: an SVM and Complement NB over
+words and hashed bigrams, fitted after training) adds its scores too.
 
 Padding never changes a result: the input ids are padded with 0 after the words,
 the true length is recovered in the graph as the number of non-zero ids, and every
@@ -21,53 +21,15 @@ pooling. So a document gets the same logits whatever it is batched with.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from fastnews.config import conv_min_len
+from fastnews.config import ModelConfig
 from fastnews.sparse import SparseNgrams
 
 # onnxruntime's blocked convolutions (NCHWc) take channels in blocks of 16 on AVX-512, 8 on AVX2.
 CHANNEL_BLOCK = 16
-
-
-@dataclass
-class ModelConfig:
-    n_ids: int = 20002            # embedding rows: vocabulary + pad + unknown
-    n_classes: int = 20
-    embed_dim: int = 50
-    arch: str = "kim"             # "kim" | "seed"
-    kernel_sizes: tuple[int, ...] = (3, 4, 5)
-    n_filters: int = 128          # per kernel size (kim) or per block (seed)
-    hidden: int = 128             # seed only: the Dense layer before the output
-    dropout: float = 0.5
-    bow: bool = False             # add the sparse linear path (sparse.py)
-    bow_buckets: int = 0          # hashed bigram buckets of the sparse path; 0 = words only
-    bow_dropout: float = 0.0      # dropout of the sparse path's feature occurrences, in training
-    svm_buckets: int | None = None  # the linear SVM member's bigram buckets; None = no member
-
-    def __post_init__(self):
-        self.kernel_sizes = tuple(int(k) for k in self.kernel_sizes)
-        if self.arch not in ("kim", "seed"):
-            raise ValueError(f"arch must be 'kim' or 'seed', not {self.arch!r}")
-
-    @property
-    def min_len(self) -> int:
-        """Shortest input that leaves at least one valid position after the conv stack."""
-        return conv_min_len(self.arch, self.kernel_sizes)
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["kernel_sizes"] = list(self.kernel_sizes)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "ModelConfig":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 def _valid_mask(n_eff: torch.Tensor, length: int, lost: int) -> torch.Tensor:
@@ -98,8 +60,8 @@ class TextCNN(nn.Module):
         # with the CNN. It keeps rare but telling words (names, hosts, jargon) and phrases
         # that a 50-d convolution tends to wash out. Starts at zero.
         self.bow = SparseNgrams(c.n_ids, c.n_classes, c.bow_buckets, c.bow_dropout) if c.bow else None
-        # The linear SVM member (linear_svm.py): a second sparse path over words and bigrams,
-        # fitted after training and added in with its weight folded into its table.
+        # The linear members (members.py): a second sparse path over words and bigrams,
+        # fitted after training, their weights folded into its table.
         self.svm = SparseNgrams(c.n_ids, c.n_classes, c.svm_buckets) if c.svm_buckets is not None else None
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:

@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Callable, Iterable
+from typing import Iterable
 
 from fastnews.atomic import atomic_path
+from fastnews.errors import OutputError
 from fastnews.infer import Row
 
 FORMATS = ("jsonl", "csv", "parquet")
-
-
-class OutputError(ValueError):
-    """An output that cannot be written as asked; the message is one line for the user."""
 
 
 class TextWriter:
@@ -98,8 +95,7 @@ def output_format(output: str | None, fmt: str | None) -> str:
     return fmt
 
 
-def write_rows(rows: Iterable[Row], output: str | None, fmt: str, k: int,
-               on_row: Callable[[Row], None] | None = None) -> tuple[int, int]:
+def write_rows(rows: Iterable[Row], output: str | None, fmt: str, k: int) -> tuple[int, int]:
     """Write rows to output (atomically: the file appears whole or not at all) or, with
     no output, to stdout -> (rows written, error rows)."""
     n = n_err = 0
@@ -110,8 +106,6 @@ def write_rows(rows: Iterable[Row], output: str | None, fmt: str, k: int,
             writer.write(row)
             n += 1
             n_err += row.error is not None
-            if on_row is not None:
-                on_row(row)
         writer.close()
 
     if output is None:

@@ -4,7 +4,7 @@
     fastnews predict model.onnx docs/ --engine ray [--address auto] -o out.parquet
 
     from fastnews.ray_engine import classify_with_ray
-    for row in classify_with_ray("model.onnx", ["docs/"]): ...
+    for row in classify_with_ray(Classifier.load("model.onnx", threads=1), ["docs/"]): ...
 
 The plan:
   driver     lists the inputs (folders are walked, not read) into rows of
@@ -28,13 +28,10 @@ from pathlib import Path
 from typing import Iterator
 
 from fastnews.corpus import FileRef, iter_documents
-from fastnews.infer import CHUNK, ModelFileError, Row, describe_error
+from fastnews.errors import RayMissing
+from fastnews.infer import CHUNK, Classifier, Row, describe_error
 
 INSTALL_HINT = 'the Ray engine needs Ray Data: pip install "fastnews[ray]"'
-
-
-class RayMissing(RuntimeError):
-    pass
 
 
 def _import_ray():
@@ -53,9 +50,10 @@ class _ClassifyBatch:
         import ray
         from fastnews.infer import Classifier, make_session, read_metadata
         # The model's bytes come from the object store once per actor. (Wrapped in a list so
-        # that Ray hands over the reference rather than resolving it as an argument.)
-        session = make_session(ray.get(model_ref[0]), threads)
-        self.clf = Classifier(session, read_metadata(session), batch_size=batch_size)
+        # that Ray hands over the reference rather than resolving it as an argument.) threads
+        # means what it means locally: batches at once, one core each.
+        session = make_session(ray.get(model_ref[0]), 1)
+        self.clf = Classifier(session, read_metadata(session), batch_size=batch_size, workers=threads)
         self.k, self.max_bytes = k, max_bytes
 
     def __call__(self, batch: dict) -> dict:
@@ -93,21 +91,18 @@ def _plan(inputs: list[str], max_bytes: int | None, stdin=None) -> Iterator[list
         yield rows
 
 
-def classify_with_ray(model: str | os.PathLike, inputs: list[str], *, k: int = 1, max_bytes: int | None = None,
-                      address: str | None = None, workers: int = 0, threads_per_worker: int = 1,
-                      batch_size: int = 64, stdin=None, progress: bool = False
+def classify_with_ray(clf: Classifier, inputs: list[str], *, k: int = 1, max_bytes: int | None = None,
+                      address: str | None = None, workers: int = 0, stdin=None, progress: bool = False
                       ) -> Iterator[Row]:
-    """One Row per input document, in input order, classified by a pool of Ray actors.
+    """One Row per input document, in input order, classified by a pool of Ray actors,
+    each running a copy of clf (Classifier.load: a bad model fails there, in one line,
+    before Ray starts) with its batch size and its workers (cores, one batch on each).
 
     address: None starts a local Ray runtime on this machine's cores; "auto" or
     "ray://host:10001" joins a running cluster. workers: actors in the pool
-    (0 = the cluster's CPUs / threads_per_worker)."""
+    (0 = the cluster's CPUs / clf.workers)."""
     ray = _import_ray()
-    path = Path(model)
-    if not path.is_file():
-        raise ModelFileError(f"no such model file: {path}")
-    from fastnews.infer import Classifier
-    Classifier.load(path, threads=1)  # a bad model fails here, in one line, before Ray starts
+    threads_per_worker, batch_size = clf.workers, clf.batch_size
 
     if not ray.is_initialized():
         # Ray's C++ core logs one error-level line per actor because Ray Data keeps the
@@ -117,7 +112,7 @@ def classify_with_ray(model: str | os.PathLike, inputs: list[str], *, k: int = 1
         ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     for name in ("ray", "ray.data"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    model_ref = ray.put(path.read_bytes())  # shipped to the workers once, not per actor
+    model_ref = ray.put(Path(clf.source).read_bytes())  # shipped to the workers once, not per actor
     ctx = ray.data.DataContext.get_current()
     ctx.execution_options.preserve_order = True  # rows come back in input order
     ctx.enable_progress_bars = progress

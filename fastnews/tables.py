@@ -14,11 +14,9 @@ import csv
 import json
 from pathlib import Path
 
+from fastnews.errors import TableError
+
 TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".ndjson")
-
-
-class TableError(ValueError):
-    """A table that cannot be read as a corpus; the message is one line for the user."""
 
 
 def read_table(path: Path, text_column: str = "text", label_column: str = "label",

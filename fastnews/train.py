@@ -34,9 +34,11 @@ import torch.nn.functional as F
 
 from fastnews import __version__, crossfit
 from fastnews.atomic import remove_stale_temporaries, write_text
+from fastnews.batching import length_batches
 from fastnews.checkpoint import (RUN_FORMAT, Split, autocast, load_checkpoint, predict_logits, rng_state, save,
-                                 set_rng_state)
-from fastnews.config import TrainConfig, TrainError
+                                 set_rng_state, snapshot)
+from fastnews.config import TrainConfig
+from fastnews.errors import TrainError
 from fastnews.corpus import Corpus, Splits, default_corpus_path, load_corpus, stratified_split
 from fastnews.distributed import World, resolve_device, shutdown, world_from_env
 from fastnews.distributed import init as join_world
@@ -103,7 +105,7 @@ def train(cfg: TrainConfig, resume: str | os.PathLike | None = None, progress: b
     s = setup(cfg, resume, log)
     progress = progress and s.world.is_main
     splits = prepare_data(s.cfg, s.log)
-    s.cfg.data = splits.source  # record where the default corpus was found, for resume and export
+    s.cfg = replace(s.cfg, data=splits.source)  # where the default corpus was found, for resume and export
     glove = load_glove(s.cfg.glove)  # fails fast, before tokenizing
     tokenize_splits(s, splits, glove)
     opt, sched, step_model = build_model(s, glove)
@@ -244,9 +246,7 @@ def bucketed_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Genera
 
     Sort by length with a little noise (so batches differ between epochs), cut into
     batches, shuffle the batches. Padding is then a few percent of the work, not most of it."""
-    noisy = lengths * rng.uniform(0.9, 1.1, size=lengths.shape[0])
-    order = np.argsort(noisy, kind="stable")
-    batches = [order[i:i + batch_size] for i in range(0, order.shape[0], batch_size)]
+    batches = length_batches(lengths * rng.uniform(0.9, 1.1, size=lengths.shape[0]), batch_size)
     rng.shuffle(batches)
     return batches
 
@@ -329,7 +329,7 @@ def record_epoch(s: _Session, state: _Progress, epoch: int, loss_sum: torch.Tens
     improved = val_acc > state.best["val_accuracy"]
     if improved:
         state.best = {"val_accuracy": val_acc, "epoch": epoch}
-        state.best_state = {k: v.detach().cpu().clone() for k, v in s.model.state_dict().items()}
+        state.best_state = snapshot(s.model)
         if world.is_main and s.run_dir is not None:
             save({**s.header(), "state_dict": state.best_state, "epoch": epoch}, s.run_dir / "model.pt")
     s.log(f"epoch {epoch:2d}  loss {train_loss:.4f}  val acc {val_acc:.4f}{' *' if improved else '  '} "

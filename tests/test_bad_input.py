@@ -280,3 +280,42 @@ def test_output_to_a_fifo_is_written_in_place(small_onnx, tmp_path, capsys):
     assert code == 0, err
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)
     assert json.loads(got[0])["label"] == "space"
+
+
+def test_python_verbs_raise_one_error_family(tmp_path, small_onnx, small_run):
+    """A user error from any verb is a FastnewsError with a one-line message, whatever
+    its subclass; an unreadable model.pt is a model file error, not a training one."""
+    from fastnews import FastnewsError, predict
+    from fastnews.config import TrainConfig
+    from fastnews.corpus import load_corpus
+    from fastnews.errors import CorpusError, GloveError, ModelFileError, TrainError, UsageError
+    from fastnews.evaluate import evaluate
+    from fastnews.glove import load as load_glove
+    (tmp_path / "a.txt").write_text("bread soup")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    (tmp_path / "bad.glove.txt").write_text("word 0.1 0.2\nother 0.3\n")
+    cases = [(lambda: predict(small_onnx, [tmp_path], top_k=0), UsageError),
+             (lambda: predict(small_onnx, [tmp_path], resume=True), UsageError),
+             (lambda: predict(tmp_path / "nope.onnx", [tmp_path]), ModelFileError),
+             (lambda: evaluate(tmp_path / "junk.pt", data=small_run / "corpus"), ModelFileError),
+             (lambda: load_corpus(tmp_path / "nope.csv"), CorpusError),
+             (lambda: TrainConfig(arch="lstm"), TrainError),
+             (lambda: load_glove(tmp_path / "bad.glove.txt", tmp_path / "store"), GloveError)]
+    for case, kind in cases:
+        with pytest.raises(kind) as info:
+            case()
+        assert isinstance(info.value, FastnewsError) and "\n" not in str(info.value)
+    counts = predict(small_onnx, [tmp_path / "a.txt"], tmp_path / "out.jsonl")
+    assert (counts.documents, counts.classified, counts.errors) == (1, 1, 0)
+
+
+def test_a_bug_is_not_taken_for_a_user_error(tmp_path, capsys, small_onnx, monkeypatch):
+    """An exception outside the FastnewsError family says "unexpected" and points at
+    --debug, which shows its traceback."""
+    def broken(*args, **kwargs):
+        raise ValueError("a bug")
+    monkeypatch.setattr("fastnews.batch_predict.predict", broken)
+    code, _, err = run(capsys, "predict", small_onnx, tmp_path)
+    assert code == 1 and "unexpected ValueError: a bug (rerun with --debug)" in err
+    with pytest.raises(ValueError, match="a bug"):
+        main(["--debug", "predict", str(small_onnx), str(tmp_path)])

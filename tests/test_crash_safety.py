@@ -12,7 +12,8 @@ import torch
 
 from fastnews.config import TrainConfig
 from fastnews.checkpoint import load_checkpoint
-from fastnews.train import TrainError, train
+from fastnews.errors import ModelFileError
+from fastnews.train import train
 
 
 def _cfg(small_run, out, **kw):
@@ -128,7 +129,7 @@ def test_sigkill_mid_predict_leaves_no_partial_output(small_onnx, tmp_path):
 
 
 def test_resume_needs_a_checkpoint(tmp_path):
-    with pytest.raises(TrainError, match="no such file"):
+    with pytest.raises(ModelFileError, match="no such file"):
         train(TrainConfig(), resume=tmp_path / "nothing", progress=False)
 
 

@@ -144,6 +144,22 @@ def test_text_graph_matches_the_ids_graph_on_the_test_split(exported, news20_pat
     assert labels.tolist() == [text_clf.labels[c] for c in want[:300].argmax(1)]
 
 
+def test_python_verbs_give_what_fastnews_predict_gives(exported, local_predictions, tmp_path):
+    """fastnews.predict writes the CLI's bytes, and Classifier.predict on each file's raw
+    text (headers and all) gives the CLI's labels through either graph."""
+    from fastnews import Classifier, predict
+    from fastnews.corpus import decode
+    test_dir, local_path = local_predictions
+    counts = predict(exported[0], [test_dir], tmp_path / "lib.jsonl", top_k=2)
+    assert (counts.documents, counts.errors) == (7532, 0)
+    assert (tmp_path / "lib.jsonl").read_bytes() == local_path.read_bytes()
+    rows = [json.loads(line) for line in local_path.read_text().splitlines()]
+    raw = [decode(Path(r["id"]).read_bytes()) for r in rows]
+    for graph in (exported[0], exported[0].with_name(exported[0].stem + ".text.onnx")):
+        labels, _ = Classifier.load(graph).predict(raw)
+        assert [ls[0] for ls in labels] == [r["label"] for r in rows], graph.name
+
+
 NODE_CLIENT = Path(__file__).resolve().parents[1] / "clients" / "node"
 
 

@@ -93,8 +93,9 @@ def test_combination_folds_into_the_model(tmp_path):
     combo = Combination({"net": 0.5, "svm": 2.0, "cnb": 0.25}, {"svm": 1.0, "cnb": 0.3}, 1.0, 0.1, {}, {}, 60)
     want = (0.5 * before + 2.0 * features.scores(ids, *features.member("svm", 1.0))
             + 0.25 * features.scores(ids, *features.member("cnb", 0.3)))
-    apply(model, combo, features, n_buckets=11)
-    assert model.config.svm_buckets == 11
+    network_config = model.config
+    model = apply(model, combo, features, n_buckets=11)
+    assert model.config.svm_buckets == 11 and network_config.svm_buckets is None  # a new model, built whole
     np.testing.assert_allclose(predict_logits(model, split), want, atol=1e-4)
     save({"format": "fastnews-run", "model_config": model.config.to_dict(), "state_dict": model.state_dict(),
           "vocab": [f"w{i}" for i in range(28)], "tokenizer": {}, "labels": ["a", "b", "c"]}, tmp_path / "model.pt")

@@ -3,11 +3,13 @@
 import pytest
 import torch
 
-from fastnews.model import ModelConfig, TextCNN
+from fastnews.config import ModelConfig, TrainConfig
+from fastnews.errors import TrainError
+from fastnews.model import TextCNN
 
 
 @pytest.mark.parametrize("cfg", [
-    ModelConfig(n_ids=50, n_classes=4, embed_dim=8, n_filters=6),
+    ModelConfig(n_ids=50, n_classes=4, embed_dim=8, n_filters=6, bow=False),
     ModelConfig(n_ids=50, n_classes=4, embed_dim=8, n_filters=6, bow=True),
     ModelConfig(n_ids=50, n_classes=4, embed_dim=8, n_filters=6, bow=True, bow_buckets=64),
     ModelConfig(n_ids=50, n_classes=4, embed_dim=8, n_filters=6, arch="seed", hidden=5),
@@ -37,18 +39,33 @@ def test_padding_does_not_change_logits(cfg):
 
 
 def test_min_len():
-    assert ModelConfig(kernel_sizes=(3, 4, 5)).min_len == 5
-    assert ModelConfig(arch="seed").min_len == 149
+    assert ModelConfig(10, 2, 4, kernel_sizes=(3, 4, 5)).min_len == 5
+    assert ModelConfig(10, 2, 4, arch="seed").min_len == 149
     model = TextCNN(ModelConfig(n_ids=10, n_classes=2, embed_dim=4, n_filters=3, arch="seed", hidden=3)).eval()
     with torch.no_grad():
         assert model(torch.ones(2, 149, dtype=torch.int64)).shape == (2, 2)
 
 
 def test_config_round_trip():
-    cfg = ModelConfig(n_ids=7, kernel_sizes=[2, 3], bow=True)
-    assert ModelConfig.from_dict(cfg.to_dict()) == cfg
-    with pytest.raises(ValueError, match="arch"):
-        ModelConfig(arch="lstm")
+    cfg = ModelConfig(n_ids=7, n_classes=2, embed_dim=4, kernel_sizes=[2, 3], bow=True)
+    assert cfg.kernel_sizes == (2, 3) and ModelConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(TrainError, match="arch"):
+        ModelConfig(7, 2, 4, arch="lstm")
+    with pytest.raises(TrainError, match="kernel sizes"):
+        ModelConfig(7, 2, 4, kernel_sizes=(0, 3))
+
+
+def test_train_config_derives_the_model_config():
+    """Every field the two configs share is TrainConfig's, and the members' path is there
+    only when asked for."""
+    train = TrainConfig(arch="kim", kernel_sizes=(2, 4), n_filters=9, dropout=0.25, bow=False, bow_buckets=16,
+                        bow_dropout=0.1, svm_buckets=64)
+    model = train.model_config(100, 3, 8)
+    assert (model.n_ids, model.n_classes, model.embed_dim) == (100, 3, 8)
+    assert (model.kernel_sizes, model.n_filters, model.dropout, model.bow, model.bow_buckets, model.bow_dropout) == \
+        ((2, 4), 9, 0.25, False, 16, 0.1)
+    assert model.svm_buckets is None and train.model_config(100, 3, 8, linear_path=True).svm_buckets == 64
+    assert model.min_len == train.min_len == 4
 
 
 def test_training_and_evaluation_convolutions_agree():
@@ -57,7 +74,7 @@ def test_training_and_evaluation_convolutions_agree():
     the same logits and the same gradients."""
     torch.manual_seed(0)
     model = TextCNN(ModelConfig(n_ids=300, n_classes=5, embed_dim=20, n_filters=12, dropout=0.0, bow=True,
-                                    bow_buckets=128))
+                                bow_buckets=128, bow_dropout=0.0))
     ids = torch.randint(1, 300, (9, 140))
     ids[3, 20:] = 0
     out, grads = {}, {}

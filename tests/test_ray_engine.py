@@ -45,7 +45,7 @@ STDIN = b"the rocket and the moon\n\nsalt bread\n"
 def test_ray_rows_equal_local_rows(small_onnx, messy_inputs, local_ray):
     clf = Classifier.load(small_onnx)
     local = list(clf.classify(iter_documents(messy_inputs, stdin=io.BytesIO(STDIN), max_bytes=1000), k=2))
-    remote = list(classify_with_ray(small_onnx, messy_inputs, k=2, max_bytes=1000, stdin=io.BytesIO(STDIN)))
+    remote = list(classify_with_ray(Classifier.load(small_onnx, threads=1), messy_inputs, k=2, max_bytes=1000, stdin=io.BytesIO(STDIN)))
     assert remote == local
     assert len(local) == 6 + 2 + 1 + 3
     errors = {r.id.rsplit("/", 1)[-1]: r.error for r in local if r.error}
@@ -87,7 +87,7 @@ def test_an_actor_loads_the_model_once(small_onnx, tmp_path, local_ray, monkeypa
     docs.mkdir()
     for i in range(3 * 4096 + 5):  # four chunks, so each actor gets more than one batch
         (docs / f"{i:05d}.txt").write_text("orbit rocket" if i % 2 else "cheese soup")
-    rows = list(ray_engine.classify_with_ray(small_onnx, [str(docs)], workers=2))
+    rows = list(ray_engine.classify_with_ray(Classifier.load(small_onnx, threads=1), [str(docs)], workers=2))
     assert [r.labels[0] for r in rows[:2]] == ["food", "space"] and len(rows) == 3 * 4096 + 5
     stats = [json.loads(p.read_text()) for p in record.iterdir()]
     assert 1 <= len(stats) <= 2 and sum(s["batches"] for s in stats) == 4

@@ -38,6 +38,11 @@ class TokenizerConfig:
         if self.max_len < max(1, self.min_len):
             raise ValueError(f"max_len {self.max_len} is shorter than the model's minimum length {self.min_len}")
 
+    def widths(self, lengths: np.ndarray) -> np.ndarray:
+        """The columns each document needs in a batch: its word count, clipped to
+        [min_len, max_len] (the model's shortest input; the encoded width)."""
+        return np.clip(lengths, self.min_len, self.max_len)
+
 
 def settings_of(config: TokenizerConfig) -> dict:
     """Everything inference needs besides the vocabulary (stored as JSON in the model)."""
