@@ -56,16 +56,22 @@ class ModelConfig:
     bow_buckets: int = 0          # hashed bigram buckets of the sparse path; 0 = words only
     bow_dropout: float = 0.5      # dropout of the sparse path's feature occurrences, in training
     svm_buckets: int | None = None  # the linear members' path (members.py): its bigram buckets; None = none
+    top_label_map: tuple[float, float] | None = None  # (a, b) of calibration.py; None = plain softmax
 
     def __post_init__(self):
         object.__setattr__(self, "kernel_sizes", checked_architecture(self.arch, self.kernel_sizes))
+        if self.top_label_map is not None:
+            object.__setattr__(self, "top_label_map", tuple(float(v) for v in self.top_label_map))
 
     @property
     def min_len(self) -> int:
         return conv_min_len(self.arch, self.kernel_sizes)
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "kernel_sizes": list(self.kernel_sizes)}
+        d = {**asdict(self), "kernel_sizes": list(self.kernel_sizes)}
+        if self.top_label_map is not None:
+            d["top_label_map"] = list(self.top_label_map)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":

@@ -87,7 +87,8 @@ def add_members(s, state, splits: Splits, glove, fit_fold) -> dict:
           f"on {combo.n_heldout} documents (alone: {alone}), {time.perf_counter() - t0:.1f}s")
     return {"weights": combo.weights, "params": combo.params, "heldout_accuracy": combo.heldout_accuracy,
             "heldout_nll": combo.heldout_nll, "member_accuracy": combo.member_accuracy, "member_nll": combo.member_nll,
-            "n_heldout": combo.n_heldout, "chunks": len(extra) + 1, "seconds": time.perf_counter() - t0}
+            "n_heldout": combo.n_heldout, "chunks": len(extra) + 1, "top_label_map": list(combo.top_label_map),
+            "seconds": time.perf_counter() - t0}
 
 
 def refit_network(s, state, glove, splits: Splits, fit_fold) -> None:

@@ -3,7 +3,8 @@
     fastnews export runs/<run>          # -> exports/<run>.onnx
 
 The graph takes int64 token ids [batch, seq] (both dynamic, seq >= min_len) and
-returns float32 logits [batch, n_classes]. ``metadata_props`` carries, as JSON
+returns float32 logits [batch, n_classes] and probabilities [batch, n_classes], the
+latter calibrated (the model's top-label map, calibration.py). ``metadata_props`` carries, as JSON
 strings under ``fastnews.*`` keys: labels, vocabulary in id order, tokenizer
 settings, model config, training metrics, parity figures and the fastnews version.
 Inference reads them back with onnxruntime alone (see infer.py).
@@ -37,6 +38,7 @@ from fastnews.checkpoint import LoadedRun, load_run
 from fastnews.quantize import quantize_int8
 
 OPSET = 18
+OUTPUTS = ["logits", "probabilities"]
 PARITY_ATOL = 1e-5
 
 
@@ -58,9 +60,21 @@ def _example(n_ids: int, batch: int, seq: int, rng: np.random.Generator, lengths
     return ids
 
 
+class _Scored(torch.nn.Module):
+    """The exported graph: ids -> (logits, calibrated probabilities)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self.model(ids)
+        return logits, self.model.probabilities(logits)
+
+
 def to_onnx(run: LoadedRun, exporter: str = "dynamo") -> onnx.ModelProto:
     """The bare graph (no metadata yet)."""
-    model = run.model.eval()
+    model = _Scored(run.model).eval()  # eval whole: the torchscript exporter restores the mode it finds
     cfg = run.model.config
     # Trace at batch 3 and an unremarkable length: a size-1 or special-cased
     # example dimension would be baked into the graph as a constant.
@@ -76,14 +90,14 @@ def to_onnx(run: LoadedRun, exporter: str = "dynamo") -> onnx.ModelProto:
                 batch = torch.export.Dim("batch", min=1, max=1 << 20)
                 seq = torch.export.Dim("seq", min=cfg.min_len, max=1 << 20)
                 program = torch.onnx.export(model, (example,), dynamo=True, input_names=["ids"],
-                                            output_names=["logits"], opset_version=OPSET,
+                                            output_names=OUTPUTS, opset_version=OPSET,
                                             dynamic_shapes={"ids": {0: batch, 1: seq}}, verbose=False)
                 proto = program.model_proto
             elif exporter == "torchscript":
                 buf = io.BytesIO()
-                torch.onnx.export(model, (example,), buf, dynamo=False, input_names=["ids"], output_names=["logits"],
+                torch.onnx.export(model, (example,), buf, dynamo=False, input_names=["ids"], output_names=OUTPUTS,
                                   opset_version=OPSET, dynamic_axes={"ids": {0: "batch", 1: "seq"},
-                                                                     "logits": {0: "batch"}})
+                                                                     **{name: {0: "batch"} for name in OUTPUTS}})
                 proto = onnx.load_from_string(buf.getvalue())
             else:
                 raise UsageError(f"unknown exporter {exporter!r}; use dynamo or torchscript")
@@ -109,15 +123,17 @@ def parity_check(run: LoadedRun, model_bytes: bytes, atol: float = PARITY_ATOL, 
         if batch > 1:
             ids[1, :] = 0                   # an empty document
         with torch.no_grad():
-            ref = run.model(torch.from_numpy(ids)).numpy()
-        got = session.run(["logits"], {"ids": ids})[0]
-        if got.shape != ref.shape:
-            raise ParityError(f"shape mismatch at batch {batch}, seq {seq}: onnx {got.shape} vs torch {ref.shape}")
-        diff = float(np.abs(got - ref).max())
+            logits = run.model(torch.from_numpy(ids))
+            ref = [logits.numpy(), run.model.probabilities(logits).numpy()]
+        got = session.run(OUTPUTS, {"ids": ids})
+        if [g.shape for g in got] != [r.shape for r in ref]:
+            raise ParityError(f"shape mismatch at batch {batch}, seq {seq}: onnx {got[0].shape} vs torch {ref[0].shape}")
+        diff = max(float(np.abs(g - r).max()) for g, r in zip(got, ref))
         worst = max(worst, diff)
         if diff > atol:
-            raise ParityError(f"max |logit difference| {diff:.3g} > atol {atol:g} at batch {batch}, seq {seq}")
-        if not np.array_equal(got.argmax(1), ref.argmax(1)):
+            raise ParityError(f"max |logit or probability difference| {diff:.3g} > atol {atol:g} "
+                              f"at batch {batch}, seq {seq}")
+        if not np.array_equal(got[0].argmax(1), ref[0].argmax(1)):
             raise ParityError(f"argmax differs at batch {batch}, seq {seq} (max |diff| {diff:.3g})")
         checked += batch
         shapes.append([batch, seq])

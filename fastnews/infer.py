@@ -21,6 +21,7 @@ import numpy as np
 
 from fastnews.artifact import REQUIRED_KEYS, corpus_options, read_metadata
 from fastnews.batching import length_batches
+from fastnews.calibration import softmax
 from fastnews.errors import ModelFileError
 from fastnews.corpus import decode, strip_headers
 from fastnews.tokenize.settings import N_SPECIAL, Encoded, config_from_settings
@@ -38,13 +39,6 @@ MAX_BATCH_TOKENS = 16384
 # takes about 0.65 s; Python tokenizes about 30 M characters a second and the kernels about
 # 140 M, so Python wins up to some 20 M characters, and a large job loses at most ~0.4 s.
 PYTHON_TOKENIZE_CHARS = 16 << 20
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=1, keepdims=True)
-    np.exp(z, out=z)
-    z /= z.sum(axis=1, keepdims=True)
-    return z
 
 
 @dataclass
@@ -89,6 +83,8 @@ class Classifier:
         self.keep_headers = corpus_options(meta.get("preprocess", {}))["keep_headers"]
         # A text-in graph (textgraph.py) tokenizes, and drops the header block, itself.
         self.text_input = session.get_inputs()[0].type == "tensor(string)"
+        outputs = [o.name for o in session.get_outputs()]
+        self.output_names = outputs[:1] + (["probabilities"] if "probabilities" in outputs else [])
         self.batch_size = batch_size
         self.max_batch_tokens = max_batch_tokens
         # Batches run at once, each on one core: the graph's many small operators leave
@@ -148,24 +144,31 @@ class Classifier:
         return self.tokenizer.encode(texts)
 
     def logits_from_ids(self, ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-        """float32 [n, n_classes] for encoded documents, batched by length."""
+        return self.outputs_from_ids(ids, lengths)[0]
+
+    def outputs_from_ids(self, ids: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(logits, probabilities), float32 [n, n_classes] each, for encoded documents,
+        batched by length."""
         widths = self.token_config.widths(lengths)
         batches = length_batches(widths, self.batch_size, self.max_batch_tokens)
         return self._run(batches, lambda idx: ids[idx, :int(widths[idx[-1]])].astype(np.int64))
 
-    def logits_from_texts(self, texts: list[str]) -> np.ndarray:
-        """float32 [n, n_classes] from a text-in graph, in batches of similar length."""
+    def outputs_from_texts(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(logits, probabilities) from a text-in graph, in batches of similar length."""
         batches = length_batches(np.array([len(t) for t in texts]), self.batch_size)
         return self._run(batches, lambda idx: np.array([texts[i] for i in idx], dtype=object))
 
-    def _run(self, batches: list[np.ndarray], feed) -> np.ndarray:
-        """Logits of the documents of each batch (an index array), whose graph input is
-        feed(batch); `workers` batches at a time."""
-        out = np.empty((sum(map(len, batches)), len(self.labels)), np.float32)
-        name, logits = self.session.get_inputs()[0].name, [self.session.get_outputs()[0].name]
+    def _run(self, batches: list[np.ndarray], feed) -> tuple[np.ndarray, np.ndarray]:
+        """(logits, probabilities) of the documents of each batch (an index array), whose
+        graph input is feed(batch); `workers` batches at a time. A graph exported before
+        calibration has no probabilities output: its softmax is taken here."""
+        n = sum(map(len, batches))
+        outs = [np.empty((n, len(self.labels)), np.float32) for _ in self.output_names]
+        name = self.session.get_inputs()[0].name
 
         def run(idx: np.ndarray) -> None:
-            out[idx] = self.session.run(logits, {name: feed(idx)})[0]
+            for out, got in zip(outs, self.session.run(self.output_names, {name: feed(idx)})):
+                out[idx] = got
 
         if self.workers > 1 and len(batches) > 1:
             from concurrent.futures import ThreadPoolExecutor
@@ -175,21 +178,27 @@ class Classifier:
         else:
             for idx in batches:
                 run(idx)
-        return out
+        return outs[0], outs[1] if len(outs) > 1 else softmax(outs[0]).astype(np.float32)
+
+    def outputs(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(logits, calibrated probabilities) of documents as they come (raw mail included),
+        read as the model was trained: the header block is dropped unless the model kept it.
+        This is the one place that rule is applied, for both graphs: a text graph applies it
+        inside, and for an ids graph it is applied here, before tokenizing. logits,
+        predict_proba, predict, evaluate and classify all come through here."""
+        if self.text_input:
+            return self.outputs_from_texts(list(texts))
+        enc = self.encode(list(texts) if self.keep_headers else [strip_headers(t) for t in texts])
+        return self.outputs_from_ids(enc.ids, enc.lengths)
 
     def logits(self, texts: list[str]) -> np.ndarray:
-        """Logits of documents as they come (raw mail included), read as the model was
-        trained: the header block is dropped unless the model kept it. This is the one place
-        that rule is applied, for both graphs: a text graph applies it inside, and for an ids
-        graph it is applied here, before tokenizing. predict, predict_proba, evaluate and
-        classify all come through here."""
-        if self.text_input:
-            return self.logits_from_texts(list(texts))
-        enc = self.encode(list(texts) if self.keep_headers else [strip_headers(t) for t in texts])
-        return self.logits_from_ids(enc.ids, enc.lengths)
+        """Raw logits float32 [n, n_classes] (their argmax is the label)."""
+        return self.outputs(texts)[0]
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
-        return softmax(self.logits(texts))
+        """Calibrated probabilities float32 [n, n_classes]: the scores of predict and of
+        `fastnews predict` rows."""
+        return self.outputs(texts)[1]
 
     def predict(self, texts: str | list[str], k: int = 1) -> tuple[list[list[str]], np.ndarray]:
         """Top-k labels and probabilities per text (fastText's shape of answer)."""

@@ -31,6 +31,7 @@ from itertools import product
 import numpy as np
 import torch
 
+from fastnews.calibration import fit_top_label_map
 from fastnews.linear_svm import Csr, decision, fit_svm, tfidf_csr
 from fastnews.model import TextCNN
 from fastnews.sparse import SparseNgrams, document_frequencies
@@ -125,6 +126,7 @@ class Combination:
     member_accuracy: dict[str, float]  # each member alone, as it stands, on the same documents
     member_nll: dict[str, float]       # each member alone, its scale fitted, on the same documents
     n_heldout: int
+    top_label_map: tuple[float, float] = (1.0, 0.0)  # calibration.py's (a, b), fitted on the same documents
 
 
 def _accuracy(logits: np.ndarray, y: np.ndarray) -> float:
@@ -172,16 +174,19 @@ def choose(heldout: Heldout, members: tuple[str, ...]) -> Combination:
     scores = {"net": net, **{m: heldout.stacked((m, params[m])) for m in members}}
     logits = sum(weights[m] * s for m, s in scores.items())
     return Combination(weights, params, _accuracy(logits, y), nll, {m: _accuracy(s, y) for m, s in scores.items()},
-                       {m: fit_weights([s], y)[1] for m, s in scores.items()}, len(y))
+                       {m: fit_weights([s], y)[1] for m, s in scores.items()}, len(y),
+                       fit_top_label_map(logits, y))
 
 
 @torch.no_grad()
 def apply(network: TextCNN, combo: Combination, features: LinearFeatures, n_buckets: int, seed: int = 0) -> TextCNN:
     """The final model, built from its whole config: the network's weights with its output
     layer and joint path scaled by a_net, and, when a linear member is used, the members
-    (fitted on features' documents) summed into one sparse path, model.svm."""
+    (fitted on features' documents) summed into one sparse path, model.svm; its scores
+    calibrated by the combination's top-label map."""
     linear = [m for m in combo.weights if m != "net"]
-    model = TextCNN(replace(network.config, svm_buckets=n_buckets if linear else None))
+    model = TextCNN(replace(network.config, svm_buckets=n_buckets if linear else None,
+                            top_label_map=combo.top_label_map))
     model.load_state_dict(network.state_dict(), strict=False)  # all but the members' path
     model.to(network.out.bias.device).eval()
     a_net = combo.weights.get("net", 0.0)

@@ -28,6 +28,9 @@ import torch.nn.functional as F
 from fastnews.config import ModelConfig
 from fastnews.sparse import SparseNgrams
 
+# Calibrated probabilities keep the top label this much above the second, in log-odds
+# (calibrated_probabilities): a tie would let argmax pick another label.
+TOP_MARGIN = 1e-3
 # onnxruntime's blocked convolutions (NCHWc) take channels in blocks of 16 on AVX-512, 8 on AVX2.
 CHANNEL_BLOCK = 16
 
@@ -37,6 +40,21 @@ def _valid_mask(n_eff: torch.Tensor, length: int, lost: int) -> torch.Tensor:
     i.e. t < n_eff - lost."""
     t = torch.arange(length, device=n_eff.device)
     return (t.unsqueeze(0) < (n_eff - lost).unsqueeze(1)).to(torch.float32)
+
+
+def calibrated_probabilities(logits: torch.Tensor, a: float, b: float) -> torch.Tensor:
+    """Class probabilities (B, K) of logits with the top label's log-odds L mapped to
+    a * L + b; the other classes share the rest as their softmax does. L is taken from the
+    logits (z1 minus the log-sum-exp of the others), so it stays exact where the top
+    probability rounds to 1. The new log-odds are kept TOP_MARGIN above log(p2 / (1 - p1)),
+    p2 the second probability, which keeps the top label on top: the argmax never changes.
+    (tests/naive.py has the plain twin.)"""
+    top, where = logits.max(dim=1, keepdim=True)                       # (B, 1)
+    others = logits.scatter(1, where, float("-inf"))
+    rest = torch.logsumexp(others, dim=1, keepdim=True)
+    odds = torch.maximum(a * (top - rest) + b, others.max(dim=1, keepdim=True).values - rest + TOP_MARGIN)
+    new_top = torch.sigmoid(odds)
+    return (torch.softmax(others, dim=1) * (1 - new_top)).scatter(1, where, new_top)
 
 
 class TextCNN(nn.Module):
@@ -96,6 +114,13 @@ class TextCNN(nn.Module):
         if self.svm is not None:
             logits = logits + self.svm(ids).to(logits.dtype)
         return logits
+
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """Calibrated class probabilities (B, n_classes) of logits: softmax, then the
+        config's top-label map (calibration.py), if any."""
+        if self.config.top_label_map is None:
+            return torch.softmax(logits.float(), dim=1)
+        return calibrated_probabilities(logits.float(), *self.config.top_label_map)
 
     def _embed(self, ids: torch.Tensor) -> torch.Tensor:
         """The embedded words (B, T, E); in evaluation (and ONNX export) (B, T, E') with E'

@@ -129,8 +129,8 @@ def _opsets(proto: onnx.ModelProto) -> None:
 
 def add_text_input(ids_proto: onnx.ModelProto, tokenizer: Tokenizer, labels: list[str],
                    keep_headers: bool) -> onnx.ModelProto:
-    """A copy of the ids graph whose input is text string [batch], with probabilities
-    and label outputs beside its logits. Its metadata is the ids graph's."""
+    """A copy of the ids graph whose input is text string [batch], with a label output
+    beside its logits and probabilities. Its metadata is the ids graph's."""
     proto = onnx.ModelProto()
     proto.CopyFrom(ids_proto)
     g = proto.graph
@@ -138,7 +138,9 @@ def add_text_input(ids_proto: onnx.ModelProto, tokenizer: Tokenizer, labels: lis
     head, tail = _Builder("text/"), _Builder("label/")
     text_to_ids(head, "text", tokenizer, keep_headers, out=ids_input)
     logits = g.output[0].name
-    tail.op("Softmax", logits, axis=1, out="probabilities")
+    has_probabilities = "probabilities" in [o.name for o in g.output]
+    if not has_probabilities:  # an ids graph exported before calibration: plain softmax
+        tail.op("Softmax", logits, axis=1, out="probabilities")
     best = tail.op("ArgMax", logits, axis=1, keepdims=0)
     tail.op("LabelEncoder", best, domain="ai.onnx.ml", keys_int64s=list(range(len(labels))), values_strings=labels,
             default_string="", out="label")
@@ -147,8 +149,9 @@ def add_text_input(ids_proto: onnx.ModelProto, tokenizer: Tokenizer, labels: lis
     g.node.extend(head.nodes + body + tail.nodes)
     g.initializer.extend(head.inits + tail.inits)
     g.input.append(helper.make_tensor_value_info("text", TensorProto.STRING, ["batch"]))
-    g.output.extend([helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", len(labels)]),
-                     helper.make_tensor_value_info("label", TensorProto.STRING, ["batch"])])
+    if not has_probabilities:
+        g.output.append(helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", len(labels)]))
+    g.output.append(helper.make_tensor_value_info("label", TensorProto.STRING, ["batch"]))
     _opsets(proto)
     return proto
 

@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from fastnews import __version__, crossfit
 from fastnews.atomic import remove_stale_temporaries, write_text
 from fastnews.batching import length_batches
+from fastnews.calibration import calibration_report, softmax
 from fastnews.checkpoint import (RUN_FORMAT, Split, autocast, load_checkpoint, predict_logits, rng_state, save,
                                  set_rng_state, snapshot)
 from fastnews.config import TrainConfig
@@ -352,6 +353,8 @@ def finish(s: _Session, state: _Progress, splits: Splits, glove: GloveStore) -> 
     combo = crossfit.add_members(s, state, splits, glove, fit_fold)
     test_logits = predict_logits(s.model, s.data["test"])
     rep = report(splits.test.labels, test_logits.argmax(1), s.names)
+    raw_ece = calibration_report(softmax(test_logits), splits.test.labels)["ece"]
+    calibrated = calibration_report(s.model.probabilities(torch.from_numpy(test_logits)).numpy(), splits.test.labels)
     history, best = state.history, state.best
     train_seconds = sum(h["seconds"] for h in history) + combo["seconds"]
     metrics = {
@@ -363,6 +366,7 @@ def finish(s: _Session, state: _Progress, splits: Splits, glove: GloveStore) -> 
         "epochs_run": len(history), "best_epoch": best["epoch"], "best_val_accuracy": best["val_accuracy"],
         "train_seconds": train_seconds, "docs_per_s": sum(h["docs_per_s"] for h in history) / max(1, len(history)),
         "test_accuracy": rep["accuracy"], "test_macro_f1": rep["macro_f1"], "combination": combo,
+        "test_ece": calibrated["ece"], "test_ece_uncalibrated": raw_ece, "test_brier": calibrated["brier"],
         "history": history, "test_per_class": rep["per_class"],
     }
     write_text(s.run_dir / "metrics.json", json.dumps(metrics, indent=1))
@@ -370,7 +374,8 @@ def finish(s: _Session, state: _Progress, splits: Splits, glove: GloveStore) -> 
          s.run_dir / "model.pt")
     plot_confusion(rep["confusion"], s.names, s.run_dir / "confusion.png", title=f"test accuracy {rep['accuracy']:.3f}")
     plot_curves(history, s.run_dir / "curves.png")
-    s.log(f"test accuracy {rep['accuracy']:.4f}  macro-F1 {rep['macro_f1']:.4f}  "
+    s.log(f"test accuracy {rep['accuracy']:.4f}  macro-F1 {rep['macro_f1']:.4f}  ECE {calibrated['ece']:.4f} "
+          f"(softmax alone {raw_ece:.4f})  "
           f"(best epoch {best['epoch']}, {train_seconds:.0f}s of training)")
     s.world.broadcast(metrics)
     return metrics

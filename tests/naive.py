@@ -136,3 +136,33 @@ def complement_nb(rows, labels, n_features, n_classes, alpha, live):
         mean = sum(table[f]) / n_classes
         table[f] = [v - mean for v in table[f]]
     return table
+
+
+def calibrated_probabilities(logits, a, b):
+    """model.calibrated_probabilities, row by row: the top probability's log-odds mapped
+    to a * L + b (kept 1e-3 above log(p2 / (1 - p1))), the rest sharing 1 - p1' as their
+    softmax does."""
+    out = []
+    for row in logits:
+        row = [float(z) for z in row]
+        top = max(range(len(row)), key=lambda j: row[j])
+        others = [z for j, z in enumerate(row) if j != top]
+        m = max(others)
+        rest = m + math.log(sum(math.exp(z - m) for z in others))
+        odds = max(a * (row[top] - rest) + b, m - rest + 1e-3)
+        new_top = 1 / (1 + math.exp(-odds))
+        out.append([new_top if j == top else (1 - new_top) * math.exp(z - rest) for j, z in enumerate(row)])
+    return out
+
+
+def expected_calibration_error(confidence, right, bins=15):
+    """ECE with a plain loop over equal-width bins (lower edge open, upper closed; a score
+    of 0 goes to the first bin)."""
+    total = 0.0
+    for i in range(bins):
+        lo, hi = i / bins, (i + 1) / bins
+        members = [(c, r) for c, r in zip(confidence, right) if (lo < c <= hi) or (i == 0 and c == 0)]
+        if members:
+            gap = sum(r for _, r in members) / len(members) - sum(c for c, _ in members) / len(members)
+            total += len(members) / len(confidence) * abs(gap)
+    return total

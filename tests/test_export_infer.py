@@ -54,7 +54,7 @@ def test_parity_check_catches_a_graph_that_differs(small_run):
     assert parity_check(run, graph)["max_abs_diff"] <= 1e-5
     with torch.no_grad():
         run.model.out.bias[1] += 1e-4
-    with pytest.raises(ParityError, match=r"max \|logit difference\| 0.0001"):
+    with pytest.raises(ParityError, match=r"max \|logit or probability difference\| 0.0001"):
         parity_check(run, graph)
 
 
