@@ -118,6 +118,9 @@ def _add_predict(sub) -> None:
                    help="default: from --output's suffix (.csv, .parquet), else jsonl; parquet needs pyarrow and --output")
     p.add_argument("--batch-size", type=int, default=64, help="documents per onnxruntime call (default: 64)")
     p.add_argument("--top-k", type=int, default=1, help="labels per row (default: 1)")
+    p.add_argument("--min-score", type=float, default=None, metavar="S",
+                   help="abstain below this calibrated top score: the row gets no label, \"abstained\": true and "
+                        "its best label as \"guess\" (default: always label)")
     p.add_argument("--threads", type=int, default=0,
                    help="cores each classifier uses, one batch on each (0 = all cores; with --engine ray, "
                         "1 per actor, and an actor per CPU)")
@@ -137,8 +140,8 @@ def _predict(args) -> int:
     from fastnews.batch_predict import predict
     counts = predict(args.model, args.inputs, args.output, format=args.format, top_k=args.top_k,
                      batch_size=args.batch_size, threads=args.threads, max_bytes=args.max_bytes, engine=args.engine,
-                     address=args.address, workers=args.workers, resume=args.resume, progress=not args.quiet,
-                     log=None if args.quiet else _log)
+                     address=args.address, workers=args.workers, resume=args.resume, min_score=args.min_score,
+                     progress=not args.quiet, log=None if args.quiet else _log)
     if not args.quiet:
         rate = (counts.documents - counts.resumed) / max(counts.seconds, 1e-9)
         _log(f"{counts.documents} documents, {counts.classified} classified, {counts.errors} errors, "
@@ -156,8 +159,10 @@ def _add_evaluate(sub) -> None:
     p.add_argument("model", metavar="MODEL", help="run directory, model.pt, or .onnx file")
     p.add_argument("--data", default=None, help="corpus (default: 20news-bydate, as for train)")
     p.add_argument("--split", choices=["test", "train"], default="test")
-    p.add_argument("--json", action="store_true", help="print one JSON object (accuracy, macro_f1, n, per_class)")
+    p.add_argument("--json", action="store_true", help="print one JSON object (accuracy, macro_f1, ece, ..., per_class)")
     p.add_argument("--confusion", default=None, metavar="PNG", help="write a confusion-matrix plot")
+    p.add_argument("--plot", default=None, metavar="PNG", help="write a reliability diagram and a risk-coverage curve")
+    p.add_argument("--min-score", type=float, metavar="S", help="also: the share scored >= S, and its accuracy")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--threads", type=int, default=0)
     p.set_defaults(func=_evaluate)
@@ -165,17 +170,13 @@ def _add_evaluate(sub) -> None:
 
 def _evaluate(args) -> int:
     from fastnews.evaluate import evaluate
-    from fastnews.metrics import format_report, plot_confusion
-    rep = evaluate(args.model, args.data, args.split, args.batch_size, args.threads, log=_log)
-    if args.confusion:
-        plot_confusion(rep["confusion"], list(rep["per_class"]), args.confusion,
-                       title=f"{args.split} accuracy {rep['accuracy']:.3f}")
+    from fastnews.metrics import format_report
+    rep = evaluate(args.model, args.data, args.split, args.batch_size, args.threads, min_score=args.min_score,
+                   confusion=args.confusion, plot=args.plot, log=_log)
     if args.json:
-        print(json.dumps({k: v for k, v in rep.items() if k != "confusion"}))
+        print(json.dumps({k: v for k, v in rep.items() if k not in ("confusion", "coverage_curve")}))
     else:
         print(format_report(rep))
-        if rep["skipped"]:
-            print(f"skipped {rep['skipped']} unreadable files")
     return EXIT_ROW_ERRORS if rep["skipped"] else EXIT_OK
 
 

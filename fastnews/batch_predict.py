@@ -42,7 +42,8 @@ class PredictCounts:
 def predict(model: str | os.PathLike, inputs: list[str], output: str | os.PathLike | None = None, *,
             format: str | None = None, top_k: int = 1, batch_size: int = BATCH_SIZE, threads: int = 0,
             max_bytes: int | None = MAX_BYTES, engine: str = "local", address: str | None = None,
-            workers: int = 0, resume: bool = False, progress: bool = False, stdin=None, log=None) -> PredictCounts:
+            workers: int = 0, resume: bool = False, min_score: float | None = None, progress: bool = False,
+            stdin=None, log=None) -> PredictCounts:
     """Classify every document of inputs (paths of files, folders, .tar.gz/.zip archives,
     or "-" for one document per stdin line) and write the rows to output (None: stdout).
 
@@ -51,32 +52,37 @@ def predict(model: str | os.PathLike, inputs: list[str], output: str | os.PathLi
     machine's cores locally; 1 per actor under Ray, which runs an actor per CPU).
     engine: "local" or "ray" (address, workers: the Ray cluster and its actor pool).
     resume: continue a killed run into the same output (JSONL or CSV, local engine).
+    min_score: a document whose top (calibrated) score is below it abstains: its row has no
+    label, "abstained": true and its best label as "guess" (output.py).
     progress: a progress bar on a terminal; log: where a resumed run says where it
     starts (a function of one string). Raises UsageError for options that do not
     go together, ModelFileError for a model fastnews cannot use."""
     output = None if output is None else str(output)
-    fmt = _checked_options(output, format, top_k, batch_size, engine, address, workers, resume)
+    fmt = _checked_options(output, format, top_k, batch_size, engine, address, workers, resume, min_score)
     if engine == "ray":
         threads = threads or 1
     clf = Classifier.load(model, threads=threads, batch_size=batch_size)  # the one load, in either engine
     k = min(top_k, len(clf.labels))
     t0 = time.perf_counter()
     if resume:
-        return _predict_resumable(clf, model, inputs, output, fmt, k, max_bytes, progress, stdin, log)
+        return _predict_resumable(clf, model, inputs, output, fmt, k, max_bytes, min_score, progress, stdin, log)
     if engine == "ray":
         from fastnews.ray_engine import classify_with_ray
         rows = classify_with_ray(clf, inputs, k=k, max_bytes=max_bytes, address=address, workers=workers,
                                  stdin=stdin)
     else:
         rows = clf.classify(iter_documents(inputs, stdin=stdin, max_bytes=max_bytes), k=k)
-    n, n_err = write_rows(_with_progress(rows, progress), output, fmt, k)
+    rows = _with_progress(_with_abstention(rows, min_score), progress)
+    n, n_err = write_rows(rows, output, fmt, k, abstain=min_score is not None)
     return PredictCounts(n, n_err, time.perf_counter() - t0)
 
 
-def _checked_options(output, fmt, top_k, batch_size, engine, address, workers, resume) -> str:
+def _checked_options(output, fmt, top_k, batch_size, engine, address, workers, resume, min_score) -> str:
     """The output format, once the options are known to go together."""
     if top_k < 1 or batch_size < 1:
         raise UsageError("--top-k and --batch-size must be at least 1")
+    if min_score is not None and not 0 <= min_score <= 1:
+        raise UsageError("--min-score is a probability, from 0 to 1")
     if engine not in ("local", "ray"):
         raise UsageError(f"unknown engine {engine!r}; use local or ray")
     if engine != "ray" and (address or workers):
@@ -90,17 +96,27 @@ def _checked_options(output, fmt, top_k, batch_size, engine, address, workers, r
     return fmt
 
 
-def _predict_resumable(clf: Classifier, model, inputs, output: str, fmt: str, k: int, max_bytes, progress: bool,
-                       stdin, log) -> PredictCounts:
+def _predict_resumable(clf: Classifier, model, inputs, output: str, fmt: str, k: int, max_bytes, min_score,
+                       progress: bool, stdin, log) -> PredictCounts:
     from fastnews.resume import ResumableOutput, fingerprint
     t0 = time.perf_counter()
-    out = ResumableOutput(output, fingerprint(model, inputs, {"format": fmt, "k": k, "max_bytes": max_bytes}))
+    options = {"format": fmt, "k": k, "max_bytes": max_bytes} | ({"min_score": min_score} if min_score is not None else {})
+    out = ResumableOutput(output, fingerprint(model, inputs, options))
     done = out.rows
     if done and log is not None:
         log(f"resuming {output}: {done} documents were done")
     docs = out.skip_done(iter_documents(inputs, stdin=stdin, max_bytes=max_bytes, lazy=True), max_bytes)
-    n, n_err = out.write(_with_progress(clf.classify(docs, k=k), progress, done), fmt, k)
+    rows = _with_progress(_with_abstention(clf.classify(docs, k=k), min_score), progress, done)
+    n, n_err = out.write(rows, fmt, k, abstain=min_score is not None)
     return PredictCounts(n, n_err, time.perf_counter() - t0, resumed=done)
+
+
+def _with_abstention(rows: Iterable[Row], min_score: float | None) -> Iterator[Row]:
+    """rows, each marked abstained when its top score is below min_score."""
+    for row in rows:
+        if min_score is not None and row.error is None:
+            row.abstained = row.scores[0] < min_score
+        yield row
 
 
 def _with_progress(rows: Iterable[Row], progress: bool, done: int = 0) -> Iterator[Row]:

@@ -79,6 +79,15 @@ def accuracy_at_coverage(confidence: np.ndarray, right: np.ndarray, coverages=CO
     return out
 
 
+def coverage_curve(confidence: np.ndarray, right: np.ndarray, points: int = 50) -> list[tuple[float, float]]:
+    """(coverage, accuracy on the most confident share) at `points` coverages up to 1."""
+    order = np.argsort(-confidence, kind="stable")
+    cumulative = np.cumsum(right[order])
+    n = len(order)
+    return [(k / n, float(cumulative[k - 1] / k)) for k in np.unique(np.linspace(1, n, points).round().astype(int))
+            if n]
+
+
 def calibration_report(probs: np.ndarray, labels: np.ndarray, min_score: float | None = None) -> dict:
     """ECE, Brier score, accuracy at fixed coverages and the reliability bins of probs
     (float [n, k]) against labels; with min_score, the share of documents whose top score
@@ -91,6 +100,7 @@ def calibration_report(probs: np.ndarray, labels: np.ndarray, min_score: float |
            "brier": float(((probs - onehot) ** 2).sum(axis=1).mean()) if len(labels) else 0.0,
            "mean_score": float(confidence.mean()) if len(labels) else 0.0,
            "accuracy_at_coverage": accuracy_at_coverage(confidence, right),
+           "coverage_curve": coverage_curve(confidence, right),
            "reliability": reliability_bins(confidence, right)}
     if min_score is not None:
         covered = confidence >= min_score

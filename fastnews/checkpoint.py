@@ -115,6 +115,13 @@ def run_logits(run: LoadedRun, texts: list[str], batch_size: int = 256) -> np.nd
     return predict_logits(run.model, split, batch_size)
 
 
+def run_outputs(run: LoadedRun, texts: list[str], batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """(logits, calibrated probabilities) from a loaded run, as the exported graph gives them."""
+    logits = run_logits(run, texts, batch_size)
+    with torch.no_grad():
+        return logits, run.model.probabilities(torch.from_numpy(logits)).numpy()
+
+
 def rng_state(np_rng: np.random.Generator, world: World) -> dict:
     """RNG states for resume. numpy draws the batch order, the same on every rank; torch
     draws dropout, different per rank, so under DDP every rank's state is kept, in rank

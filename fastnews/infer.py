@@ -48,6 +48,7 @@ class Row:
     labels: list[str] | None = None
     scores: list[float] | None = None
     error: str | None = None
+    abstained: bool = False  # the top score is below the minimum asked for (predict --min-score)
 
 
 def make_session(model: str | os.PathLike | bytes, threads: int = 0):
@@ -200,10 +201,15 @@ class Classifier:
         `fastnews predict` rows."""
         return self.outputs(texts)[1]
 
-    def predict(self, texts: str | list[str], k: int = 1) -> tuple[list[list[str]], np.ndarray]:
-        """Top-k labels and probabilities per text (fastText's shape of answer)."""
+    def predict(self, texts: str | list[str], k: int = 1, min_score: float | None = None
+                ) -> tuple[list[list[str] | None], np.ndarray]:
+        """Top-k labels and calibrated probabilities per text (fastText's shape of answer).
+        With min_score, a text whose top probability is below it abstains: None in place of
+        its labels (its scores are still given)."""
         single = isinstance(texts, str)
         labels, scores = self._top_k([texts] if single else list(texts), k)
+        if min_score is not None:
+            labels = [None if s[0] < min_score else ls for ls, s in zip(labels, scores)]
         return (labels[0], scores[0]) if single else (labels, scores)
 
     def _top_k(self, texts: list[str], k: int) -> tuple[list[list[str]], np.ndarray]:
@@ -213,11 +219,13 @@ class Classifier:
         top = np.argsort(-probs, axis=1, kind="stable")[:, :k]
         return [[self.labels[j] for j in row] for row in top], np.take_along_axis(probs, top, axis=1)
 
-    def evaluate(self, texts: list[str], labels: list[str]) -> dict:
-        """accuracy, macro_f1, per_class and confusion against the label names labels
-        (fastText's `test`; fastnews.evaluate.evaluate reads a corpus for it)."""
+    def evaluate(self, texts: list[str], labels: list[str], min_score: float | None = None) -> dict:
+        """accuracy, macro_f1, per_class, confusion and the scores' calibration (ece, brier,
+        accuracy_at_coverage, reliability; with min_score, its coverage and accuracy)
+        against the label names labels (fastText's `test`; fastnews.evaluate.evaluate reads
+        a corpus for it)."""
         from fastnews.metrics import score
-        return score(self.logits, self.labels, list(texts), list(labels))
+        return score(self.outputs, self.labels, list(texts), list(labels), min_score)
 
     # -- documents in, rows out --------------------------------------------------
 

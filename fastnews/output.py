@@ -4,6 +4,10 @@
     CSV      id,label,score,error; with k > 1, labels and scores joined by "|"
     Parquet  id, label, score, error (nulls where they do not apply), and labels/scores
              lists with k > 1; needs pyarrow
+
+With a minimum score (predict --min-score), a document whose top score is below it
+abstains: its label is empty (JSON null), "abstained" is true and "guess" holds the best
+label; CSV and Parquet gain the columns abstained and guess.
 """
 
 from __future__ import annotations
@@ -22,23 +26,28 @@ FORMATS = ("jsonl", "csv", "parquet")
 class TextWriter:
     """JSONL or CSV rows to an open text file."""
 
-    def __init__(self, fh, fmt: str, k: int, header: bool = True):
-        self.fh, self.fmt, self.k = fh, fmt, k
+    def __init__(self, fh, fmt: str, k: int, header: bool = True, abstain: bool = False):
+        self.fh, self.fmt, self.k, self.abstain = fh, fmt, k, abstain
         if fmt == "csv":
             import csv
             self.csv = csv.writer(fh)
             if header:
-                self.csv.writerow(["id", "label", "score", "error"])
+                self.csv.writerow(["id", "label", "score", "error"] + (["abstained", "guess"] if abstain else []))
 
     def write(self, row: Row) -> None:
         if self.fmt == "csv":
-            self.csv.writerow([row.id, "|".join(row.labels or []),
-                               "|".join(f"{s:.6f}" for s in row.scores or []), row.error or ""])
+            labels = "" if row.abstained else "|".join(row.labels or [])
+            cells = [row.id, labels, "|".join(f"{s:.6f}" for s in row.scores or []), row.error or ""]
+            if self.abstain:
+                cells += ["true" if row.abstained else "", row.labels[0] if row.abstained else ""]
+            self.csv.writerow(cells)
             return
         if row.error is not None:
             obj = {"id": row.id, "error": row.error}
         else:
-            obj = {"id": row.id, "label": row.labels[0], "score": round(row.scores[0], 6)}
+            obj = {"id": row.id, "label": None if row.abstained else row.labels[0], "score": round(row.scores[0], 6)}
+            if row.abstained:
+                obj.update(abstained=True, guess=row.labels[0])
             if self.k > 1:
                 obj["top_k"] = [{"label": l, "score": round(s, 6)} for l, s in zip(row.labels, row.scores)]
         self.fh.write(json.dumps(obj, ensure_ascii=False) + "\n")
@@ -51,14 +60,16 @@ class ParquetWriter:
     """Rows to a Parquet file at path, a row group per 65,536 rows."""
     GROUP = 65536
 
-    def __init__(self, path, k: int):
+    def __init__(self, path, k: int, abstain: bool = False):
         try:
             import pyarrow as pa
             import pyarrow.parquet as pq
         except ImportError:
             raise OutputError('Parquet output needs pyarrow: pip install pyarrow (or "fastnews[ray]")') from None
-        self.pa, self.k, self.rows = pa, k, []
+        self.pa, self.k, self.abstain, self.rows = pa, k, abstain, []
         fields = [("id", pa.string()), ("label", pa.string()), ("score", pa.float64()), ("error", pa.string())]
+        if abstain:
+            fields += [("abstained", pa.bool_()), ("guess", pa.string())]
         if k > 1:
             fields += [("labels", pa.list_(pa.string())), ("scores", pa.list_(pa.float64()))]
         self.schema = pa.schema(fields)
@@ -66,8 +77,10 @@ class ParquetWriter:
 
     def write(self, row: Row) -> None:
         ok = row.error is None
-        rec = {"id": row.id, "label": row.labels[0] if ok else None, "score": row.scores[0] if ok else None,
-               "error": row.error}
+        rec = {"id": row.id, "label": row.labels[0] if ok and not row.abstained else None,
+               "score": row.scores[0] if ok else None, "error": row.error}
+        if self.abstain:
+            rec["abstained"], rec["guess"] = row.abstained, row.labels[0] if row.abstained else None
         if self.k > 1:
             rec["labels"], rec["scores"] = row.labels, row.scores
         self.rows.append(rec)
@@ -95,7 +108,7 @@ def output_format(output: str | None, fmt: str | None) -> str:
     return fmt
 
 
-def write_rows(rows: Iterable[Row], output: str | None, fmt: str, k: int) -> tuple[int, int]:
+def write_rows(rows: Iterable[Row], output: str | None, fmt: str, k: int, abstain: bool = False) -> tuple[int, int]:
     """Write rows to output (atomically: the file appears whole or not at all) or, with
     no output, to stdout -> (rows written, error rows)."""
     n = n_err = 0
@@ -109,13 +122,13 @@ def write_rows(rows: Iterable[Row], output: str | None, fmt: str, k: int) -> tup
         writer.close()
 
     if output is None:
-        emit(TextWriter(sys.stdout, fmt, k))
+        emit(TextWriter(sys.stdout, fmt, k, abstain=abstain))
         sys.stdout.flush()
     else:
         with atomic_path(output) as tmp:
             if fmt == "parquet":
-                emit(ParquetWriter(tmp, k))
+                emit(ParquetWriter(tmp, k, abstain))
             else:
                 with open(tmp, "w", encoding="utf-8", newline="") as fh:
-                    emit(TextWriter(fh, fmt, k))
+                    emit(TextWriter(fh, fmt, k, abstain=abstain))
     return n, n_err

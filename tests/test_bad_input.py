@@ -319,3 +319,37 @@ def test_a_bug_is_not_taken_for_a_user_error(tmp_path, capsys, small_onnx, monke
     assert code == 1 and "unexpected ValueError: a bug (rerun with --debug)" in err
     with pytest.raises(ValueError, match="a bug"):
         main(["--debug", "predict", str(small_onnx), str(tmp_path)])
+
+
+def test_min_score_abstains_in_every_format(tmp_path, capsys, small_onnx):
+    """Below --min-score a row keeps its best label as "guess", has no label and says
+    "abstained"; above it nothing changes. The same rule in Classifier.predict."""
+    from fastnews import Classifier
+    clf = Classifier.load(small_onnx)
+    texts = {"clear.txt": "bread cheese soup recipe bake", "mixed.txt": "bread orbit goal"}
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name, text in texts.items():
+        (docs / name).write_text(text)
+    scores = {name: float(clf.predict(text)[1][0]) for name, text in texts.items()}
+    threshold = (scores["clear.txt"] + scores["mixed.txt"]) / 2
+    assert scores["mixed.txt"] < threshold < scores["clear.txt"]
+    code, out, _ = run(capsys, "predict", small_onnx, docs, "--min-score", threshold, "--quiet")
+    rows = {r["id"].rsplit("/", 1)[-1]: r for r in rows_of(out)}
+    assert code == 0 and rows["clear.txt"]["label"] == "food" and "abstained" not in rows["clear.txt"]
+    guess = clf.predict(texts["mixed.txt"])[0][0]
+    assert rows["mixed.txt"] == {"id": str(docs / "mixed.txt"), "label": None, "abstained": True,
+                                 "guess": guess, "score": round(scores["mixed.txt"], 6)}
+    run(capsys, "predict", small_onnx, docs, "--min-score", threshold, "-o", tmp_path / "o.csv", "--quiet")
+    lines = (tmp_path / "o.csv").read_text().splitlines()
+    assert lines[0] == "id,label,score,error,abstained,guess"
+    assert lines[1].endswith(",food,%.6f,,," % scores["clear.txt"])
+    assert lines[2].endswith(",,%.6f,,true,%s" % (scores["mixed.txt"], guess))
+    run(capsys, "predict", small_onnx, docs, "--min-score", threshold, "-o", tmp_path / "o.parquet", "--quiet")
+    import pyarrow.parquet as pq
+    table = pq.read_table(tmp_path / "o.parquet").to_pydict()
+    assert table["label"] == ["food", None] and table["abstained"] == [False, True] and table["guess"] == [None, guess]
+    labels, _ = clf.predict(list(texts.values()), min_score=threshold)
+    assert labels == [["food"], None]
+    code, _, err = run(capsys, "predict", small_onnx, docs, "--min-score", "1.5")
+    assert code == 2 and "--min-score" in err

@@ -63,13 +63,20 @@ def test_export_predict_evaluate(trained, exported, news20_path, tmp_path):
     assert "parity vs PyTorch" in export_log and f"fastnews predict {onnx_path}" in export_log
 
     # evaluate: onnxruntime and PyTorch agree on every one of the 7,532 test documents
-    onnx_eval = json.loads(fastnews("evaluate", onnx_path, "--data", news20_path, "--json").stdout)
+    onnx_eval = json.loads(fastnews("evaluate", onnx_path, "--data", news20_path, "--json", "--min-score", 0.9,
+                                    "--plot", tmp_path / "calibration.png").stdout)
     torch_eval = json.loads(fastnews("evaluate", trained / "run", "--data", news20_path, "--json").stdout)
     assert onnx_eval["n"] == torch_eval["n"] == 7532
     assert onnx_eval["accuracy"] == torch_eval["accuracy"]
     assert onnx_eval["per_class"] == torch_eval["per_class"]
     metrics = json.loads((trained / "run" / "metrics.json").read_text())
     assert abs(onnx_eval["accuracy"] - metrics["test_accuracy"]) < 1e-12
+    # calibrated scores: the graph's equal PyTorch's, and the map lowered the ECE training measured
+    assert abs(onnx_eval["ece"] - torch_eval["ece"]) < 1e-4 and abs(onnx_eval["ece"] - metrics["test_ece"]) < 1e-4
+    assert metrics["test_ece"] < metrics["test_ece_uncalibrated"]
+    m = onnx_eval["min_score"]
+    assert 0.5 < m["coverage"] < 1 and m["accuracy"] > onnx_eval["accuracy"]
+    assert (tmp_path / "calibration.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     # logits: max |difference| <= 1e-5 and the same argmax on every test document, at batch 256
     from fastnews.corpus import load_corpus
