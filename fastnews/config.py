@@ -126,6 +126,9 @@ class TrainConfig:
     bow_lr: float = _opt(3e-2, "learning rate of the sparse path's scores", "optimisation")
     weight_decay: float = _opt(1e-4, "AdamW weight decay (not on the embedding tables)", "optimisation")
     label_smoothing: float = _opt(0.0, "cross-entropy label smoothing", "optimisation")
+    class_weight: str = _opt("none", "balanced: weigh each class's documents inversely to its training frequency, "
+                                     "in the network's loss and the SVM member (as scikit-learn's class_weight)",
+                             "optimisation", choices=["none", "balanced"])
     patience: int = _opt(3, "early stop after this many epochs without a better val accuracy", "optimisation")
     seed: int = _opt(0, "seeds the split, the batches and the weights", "optimisation")
     device: str = _opt("auto", "auto | cpu | cuda", "run")
@@ -137,6 +140,8 @@ class TrainConfig:
         self.kernel_sizes = checked_architecture(self.arch, self.kernel_sizes)
         if self.svm_c < 0 or self.cnb_alpha < 0 or self.folds < 1:
             raise TrainError("--svm-c and --cnb-alpha must be >= 0 (0 = chosen on held-out data), --folds >= 1")
+        if self.class_weight not in ("none", "balanced"):
+            raise TrainError(f"class_weight must be none or balanced, not {self.class_weight!r}")
         unknown = set(self.linear_members) - {"svm", "cnb"}
         if unknown:
             raise TrainError(f"unknown member(s) {', '.join(sorted(unknown))}: members are svm and cnb, or none")

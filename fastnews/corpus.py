@@ -240,6 +240,18 @@ def _records_from_files(items, skipped: list | None = None) -> list[tuple[str | 
     return records
 
 
+def class_weights(labels: np.ndarray, n_classes: int, mode: str) -> np.ndarray | None:
+    """Per-class weights of a training split: "balanced" gives n / (n_classes * n_c), as
+    scikit-learn's class_weight="balanced" (a class's documents weigh as much in all as any
+    other's); "none" gives None."""
+    if mode == "none":
+        return None
+    if mode != "balanced":
+        raise ValueError(f"class weights are none or balanced, not {mode!r}")
+    counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
+    return len(labels) / (n_classes * np.maximum(counts, 1))
+
+
 def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(keep, held_out) indices; each class gives round(fraction * its size) documents,
     at least one when it has two or more."""

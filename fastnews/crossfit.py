@@ -62,7 +62,7 @@ def add_members(s, state, splits: Splits, glove, fit_fold) -> dict:
     def score(fold) -> None:
         fit, held = fold.data["train"], fold.data["val"]
         features = members.LinearFeatures.fit(fit.ids, fit.labels.cpu().numpy(), fold.tok.n_ids, k,
-                                              cfg.svm_buckets, cfg.min_df)
+                                              cfg.svm_buckets, cfg.min_df, cfg.class_weight)
         heldout.add(held.labels.cpu().numpy(), {"net": predict_logits(fold.model, held),
                                                 **members.linear_heldout(features, held.ids, params, cfg.seed)})
     score(s)
@@ -77,7 +77,7 @@ def add_members(s, state, splits: Splits, glove, fit_fold) -> dict:
     else:
         ids = torch.cat([s.data["train"].ids, s.data["val"].ids])
         labels = splits.train.labels[np.concatenate([s.train_index, s.val_index])]
-    features = members.LinearFeatures.fit(ids, labels, s.tok.n_ids, k, cfg.svm_buckets, cfg.min_df)
+    features = members.LinearFeatures.fit(ids, labels, s.tok.n_ids, k, cfg.svm_buckets, cfg.min_df, cfg.class_weight)
     s.model = members.apply(s.model, combo, features, cfg.svm_buckets, cfg.seed)
     state.best_state = snapshot(s.model)
     used = " + ".join(f"{w:.3g} x {m}" + (f"({members.PARAM[m]}={combo.params[m]:g})" if m in combo.params else "")

@@ -55,25 +55,29 @@ def tfidf_csr(path: SparseNgrams, ids: torch.Tensor, batch_size: int = 512) -> C
 
 
 def fit_svm(x: Csr, labels: np.ndarray, n_classes: int, C: float = 1.0, tol: float = 1e-2,
-            max_epochs: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """One-vs-rest squared-hinge SVMs, min 0.5 |w|^2 + C sum max(0, 1 - y w.x)^2 per class
-    -> W float32 (n_features, n_classes), b float32 (n_classes,)."""
+            max_epochs: int = 200, seed: int = 0, class_weight: np.ndarray | None = None
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """One-vs-rest squared-hinge SVMs, min 0.5 |w|^2 + sum_i C_i max(0, 1 - y_i w.x_i)^2 per
+    class, C_i = C x class_weight[label_i] (LIBLINEAR's class weights) -> W float32
+    (n_features, n_classes), b float32 (n_classes,)."""
+    labels = np.asarray(labels, np.int64)
     order = np.random.default_rng(seed).permutation(x.indptr.shape[0] - 1)
-    w = _dcd_squared_hinge(x.indptr, x.indices, x.data, np.asarray(labels, np.int64), order, x.n_features,
-                          n_classes, float(C), float(tol), int(max_epochs))
+    costs = float(C) * (np.ones(len(labels)) if class_weight is None else np.asarray(class_weight)[labels])
+    w = _dcd_squared_hinge(x.indptr, x.indices, x.data, labels, order, x.n_features, n_classes, costs,
+                           float(tol), int(max_epochs))
     return np.ascontiguousarray(w[:, :-1].T, np.float32), w[:, -1].astype(np.float32)
 
 
 @nb.njit(cache=True, nogil=True, parallel=True)
-def _dcd_squared_hinge(indptr, indices, data, labels, order, n_features, n_classes, C, tol, max_epochs):
-    """w float64 (n_classes, n_features + 1), the last column the intercepts. Each class's
-    dual variables are visited in `order` every epoch, until the projected gradients span
-    less than tol. The classes are independent problems, solved in parallel. (tests/naive.py
-    has the same loop, written plainly.)"""
+def _dcd_squared_hinge(indptr, indices, data, labels, order, n_features, n_classes, costs, tol, max_epochs):
+    """w float64 (n_classes, n_features + 1), the last column the intercepts; costs float64
+    (n,) is each document's C. Each class's dual variables are visited in `order` every
+    epoch, until the projected gradients span less than tol. The classes are independent
+    problems, solved in parallel. (tests/naive.py has the same loop, written plainly.)"""
     n = indptr.shape[0] - 1
     w = np.zeros((n_classes, n_features + 1))
-    diag = 0.5 / C
-    q = np.full(n, 1.0 + diag)
+    diag = 0.5 / costs
+    q = 1.0 + diag
     for i in range(n):
         for j in range(indptr[i], indptr[i + 1]):
             q[i] += data[j] * data[j]
@@ -87,7 +91,7 @@ def _dcd_squared_hinge(indptr, indices, data, labels, order, n_features, n_class
                 dot = wc[n_features]
                 for j in range(indptr[i], indptr[i + 1]):
                     dot += wc[indices[j]] * data[j]
-                g = y * dot - 1.0 + diag * alpha[i]
+                g = y * dot - 1.0 + diag[i] * alpha[i]
                 pg = min(g, 0.0) if alpha[i] == 0.0 else g
                 lo, hi = min(lo, pg), max(hi, pg)
                 if pg != 0.0:

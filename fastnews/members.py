@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from fastnews.calibration import fit_top_label_map
+from fastnews.corpus import class_weights
 from fastnews.linear_svm import Csr, decision, fit_svm, tfidf_csr
 from fastnews.model import TextCNN
 from fastnews.sparse import SparseNgrams, document_frequencies
@@ -62,23 +63,26 @@ def fit_cnb(x: Csr, labels: np.ndarray, n_classes: int, alpha: float, live: np.n
 
 @dataclass
 class LinearFeatures:
-    """One sparse path (idf from the documents its members are fitted on) and their CSR rows."""
+    """One sparse path (idf from the documents its members are fitted on) and their CSR rows;
+    class_weight (corpus.class_weights) weighs the SVM member's documents."""
     path: SparseNgrams
     x: Csr
     labels: np.ndarray
+    class_weight: np.ndarray | None = None
 
     @classmethod
     def fit(cls, ids: torch.Tensor, labels: np.ndarray, n_ids: int, n_classes: int, n_buckets: int,
-            min_df: int) -> "LinearFeatures":
+            min_df: int, class_weight: str = "none") -> "LinearFeatures":
         path = SparseNgrams(n_ids, n_classes, n_buckets)
         path.set_idf(document_frequencies(path, ids.cpu()), ids.shape[0], min_df)
-        return cls(path, tfidf_csr(path, ids), np.asarray(labels, np.int64))
+        labels = np.asarray(labels, np.int64)
+        return cls(path, tfidf_csr(path, ids), labels, class_weights(labels, n_classes, class_weight))
 
     def member(self, name: str, param: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """(table float32 (n_features, k), intercept float32 (k,)) of one linear member."""
         k = self.path.scores.weight.shape[1]
         if name == "svm":
-            return fit_svm(self.x, self.labels, k, C=param, seed=seed)
+            return fit_svm(self.x, self.labels, k, C=param, seed=seed, class_weight=self.class_weight)
         return fit_cnb(self.x, self.labels, k, param, self.path.idf.numpy() > 0), np.zeros(k, np.float32)
 
     def scores(self, ids: torch.Tensor, table: np.ndarray, intercept: np.ndarray) -> np.ndarray:

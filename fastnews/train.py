@@ -34,13 +34,13 @@ import torch.nn.functional as F
 
 from fastnews import __version__, crossfit
 from fastnews.atomic import remove_stale_temporaries, write_text
-from fastnews.batching import length_batches
+from fastnews.batching import bucketed_batches
 from fastnews.calibration import calibration_report, softmax
 from fastnews.checkpoint import (RUN_FORMAT, Split, autocast, load_checkpoint, predict_logits, rng_state, save,
                                  set_rng_state, snapshot)
 from fastnews.config import TrainConfig
 from fastnews.errors import TrainError
-from fastnews.corpus import Corpus, Splits, default_corpus_path, load_corpus, stratified_split
+from fastnews.corpus import Corpus, Splits, class_weights, default_corpus_path, load_corpus, stratified_split
 from fastnews.distributed import World, resolve_device, shutdown, world_from_env
 from fastnews.distributed import init as join_world
 from fastnews.glove import GloveStore
@@ -73,6 +73,7 @@ class _Session:
     model: TextCNN | None = None
     train_index: np.ndarray | None = None  # where train's and val's documents sit in the corpus's train split
     val_index: np.ndarray | None = None
+    class_weight: torch.Tensor | None = None  # the loss's per-class weights (--class-weight)
 
     def header(self) -> dict:
         """What model.pt and checkpoint.pt both carry: everything inference needs but weights."""
@@ -205,6 +206,8 @@ def build_model(s: _Session, glove: GloveStore):
     matrix, s.n_found = glove.embedding_matrix(s.tok.table, N_SPECIAL, seed=cfg.seed)
     s.log(f"{s.n_found} of {len(s.tok.vocab)} words found in GloVe ({s.n_found / max(1, len(s.tok.vocab)):.1%})")
     s.model = model = TextCNN(cfg.model_config(s.tok.n_ids, len(s.names), glove.dim))
+    weights = class_weights(s.data["train"].labels.cpu().numpy(), len(s.names), cfg.class_weight)
+    s.class_weight = None if weights is None else torch.tensor(weights, dtype=torch.float32, device=s.device)
     model.load_embeddings(matrix, trainable=not cfg.freeze_embeddings)
     if model.bow is not None:
         train = s.data["train"]
@@ -242,16 +245,6 @@ def restore(s: _Session, opt, sched) -> _Progress:
     return _Progress(ckpt["history"], ckpt["best"], ckpt["best_state_dict"], ckpt["epoch"] + 1)
 
 
-def bucketed_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """Batches of documents of similar length, in random order.
-
-    Sort by length with a little noise (so batches differ between epochs), cut into
-    batches, shuffle the batches. Padding is then a few percent of the work, not most of it."""
-    batches = length_batches(lengths * rng.uniform(0.9, 1.1, size=lengths.shape[0]), batch_size)
-    rng.shuffle(batches)
-    return batches
-
-
 def train_epoch(s: _Session, step_model, opt, sched, np_rng, epoch: int, progress: bool):
     """One pass over train in bucketed batches -> (summed loss as a device scalar, seconds).
 
@@ -270,8 +263,8 @@ def train_epoch(s: _Session, step_model, opt, sched, np_rng, epoch: int, progres
         sel = torch.from_numpy(idx).to(s.device, non_blocking=True)
         x, y = train.ids[sel, :int(train.lengths[idx].max())], train.labels[sel]  # (b, width), (b,)
         with autocast(s.device):
-            shard_loss = F.cross_entropy(step_model(x).float(), y, label_smoothing=cfg.label_smoothing,
-                                         reduction="sum") * weight
+            shard_loss = F.cross_entropy(step_model(x).float(), y, weight=s.class_weight,
+                                         label_smoothing=cfg.label_smoothing, reduction="sum") * weight
         # The global batch's mean loss, once DDP averages the ranks' gradients.
         loss = shard_loss * (world.size / len(batch))
         opt.zero_grad(set_to_none=True)

@@ -86,12 +86,12 @@ def tfidf_scores(ids, n_ids, n_buckets, idf, table):
     return [sum(w / norm * table[f][k] for f, w in weights.items()) for k in range(n_classes)]
 
 
-def dcd_squared_hinge(indptr, indices, data, labels, order, n_features, n_classes, C, tol, max_epochs):
+def dcd_squared_hinge(indptr, indices, data, labels, order, n_features, n_classes, costs, tol, max_epochs):
     """linear_svm's dual coordinate descent in plain Python: w float64 (n_classes, n_features + 1),
-    the last column the intercepts."""
+    the last column the intercepts; costs[i] is document i's C."""
     w = np.zeros((n_classes, n_features + 1))
-    diag = 0.5 / C
-    q = [sum(v * v for v in data[indptr[i]:indptr[i + 1]]) + 1.0 + diag for i in range(len(indptr) - 1)]
+    diag = [0.5 / c for c in costs]
+    q = [sum(v * v for v in data[indptr[i]:indptr[i + 1]]) + 1.0 + diag[i] for i in range(len(indptr) - 1)]
     for c in range(n_classes):
         alpha = [0.0] * (len(indptr) - 1)
         for _ in range(max_epochs):
@@ -101,7 +101,7 @@ def dcd_squared_hinge(indptr, indices, data, labels, order, n_features, n_classe
                 dot = w[c, n_features]
                 for j in range(indptr[i], indptr[i + 1]):
                     dot += w[c, indices[j]] * data[j]
-                g = y * dot - 1.0 + diag * alpha[i]
+                g = y * dot - 1.0 + diag[i] * alpha[i]
                 pg = min(g, 0.0) if alpha[i] == 0.0 else g
                 lo, hi = min(lo, pg), max(hi, pg)
                 if pg != 0.0:

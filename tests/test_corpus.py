@@ -124,3 +124,14 @@ def test_default_corpus_from_env_and_offline_message(tmp_path, monkeypatch, news
     monkeypatch.setenv("FASTNEWS_HOME", str(tmp_path))
     with pytest.raises(CorpusError, match="pass --data"):
         default_corpus_path(download=False)
+
+
+def test_balanced_class_weights_give_every_class_the_same_total():
+    """As scikit-learn's class_weight="balanced": n / (k * n_c), so each class's documents
+    weigh n / k in all; "none" weighs nothing."""
+    from fastnews.corpus import class_weights
+    labels = np.array([0] * 70 + [1] * 20 + [2] * 10)
+    w = class_weights(labels, 3, "balanced")
+    np.testing.assert_allclose(np.bincount(labels, weights=w[labels]), [100 / 3] * 3)
+    np.testing.assert_allclose(w, [100 / 210, 100 / 60, 100 / 30])
+    assert class_weights(labels, 3, "none") is None

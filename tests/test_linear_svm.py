@@ -23,25 +23,30 @@ def _problem(n=60, n_features=25, n_classes=3, seed=0) -> tuple[Csr, np.ndarray]
 
 
 def _primal(x: Csr, labels, w, b, C):
+    """C: a number, or each document's C."""
     m = decision(x, w.astype(np.float32), b).astype(np.float64)
     y = np.where(labels[:, None] == np.arange(w.shape[1]), 1.0, -1.0)
-    return 0.5 * ((w.astype(np.float64) ** 2).sum(0) + b.astype(np.float64) ** 2) + C * (
-        np.maximum(0, 1 - y * m) ** 2).sum(0)
+    return 0.5 * ((w.astype(np.float64) ** 2).sum(0) + b.astype(np.float64) ** 2) + (
+        np.broadcast_to(np.asarray(C, np.float64), labels.shape)[:, None] * np.maximum(0, 1 - y * m) ** 2).sum(0)
 
 
-@pytest.mark.parametrize("C", [0.1, 1.0])
-def test_kernel_matches_the_python_twin(C):
+@pytest.mark.parametrize("C, weighted", [(0.1, False), (1.0, False), (1.0, True)])
+def test_kernel_matches_the_python_twin(C, weighted):
     x, labels = _problem()
     order = np.random.default_rng(1).permutation(len(labels))
-    args = (x.indptr, x.indices, x.data, labels, order, x.n_features, 3, C, 1e-3, 50)
+    costs = C * (np.array([0.5, 1.0, 3.0])[labels] if weighted else np.ones(len(labels)))
+    args = (x.indptr, x.indices, x.data, labels, order, x.n_features, 3, costs, 1e-3, 50)
     np.testing.assert_allclose(_dcd_squared_hinge(*args), naive.dcd_squared_hinge(*args), rtol=1e-10, atol=1e-12)
 
 
-def test_solution_is_the_primal_optimum():
-    """Full-batch L-BFGS on the primal reaches no lower objective than the dual solver."""
+@pytest.mark.parametrize("class_weight", [None, np.array([0.5, 1.0, 3.0])])
+def test_solution_is_the_primal_optimum(class_weight):
+    """Full-batch L-BFGS on the primal reaches no lower objective than the dual solver,
+    with and without class weights (each document's C is C x its class's weight)."""
     x, labels = _problem(n=120, n_features=40, seed=2)
-    C = 1.0
-    w, b = fit_svm(x, labels, 3, C=C, tol=1e-4, max_epochs=2000)
+    w, b = fit_svm(x, labels, 3, C=1.0, tol=1e-4, max_epochs=2000, class_weight=class_weight)
+    C = 1.0 if class_weight is None else class_weight[labels]
+    Ct = torch.as_tensor(np.broadcast_to(np.asarray(C, np.float64), labels.shape).copy())[:, None]
     dense = torch.zeros(len(labels), x.n_features, dtype=torch.float64)
     rows = np.repeat(np.arange(len(labels)), np.diff(x.indptr))
     dense[rows, x.indices] = torch.from_numpy(x.data)
@@ -53,7 +58,7 @@ def test_solution_is_the_primal_optimum():
 
     def closure():
         opt.zero_grad()
-        loss = 0.5 * ((wt ** 2).sum() + (bt ** 2).sum()) + C * (torch.relu(1 - y * (dense @ wt + bt)) ** 2).sum()
+        loss = 0.5 * ((wt ** 2).sum() + (bt ** 2).sum()) + (Ct * torch.relu(1 - y * (dense @ wt + bt)) ** 2).sum()
         loss.backward()
         return loss
     opt.step(closure)
