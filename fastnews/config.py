@@ -117,6 +117,10 @@ class TrainConfig:
     svm_c: float = _opt(0.0, "C of the SVM member; 0 = chosen on held-out data from 0.1, 0.3, 1, 3", "model")
     cnb_alpha: float = _opt(0.0, "smoothing of the CNB member; 0 = chosen on held-out data from 0.1, 0.3, 1", "model")
     svm_buckets: int = _opt(2 ** 18, "hashed bigram buckets of the linear members; 0 = words only", "model")
+    calibration: str = _opt("none", "none: the scores are the softmax of the combination, whose weights are "
+                                    "fitted by held-out cross-entropy; top-label: also a two-number map of the top "
+                                    "score fitted on the same documents (calibration.py; it did not transfer to "
+                                    "every test split, bench/RESULTS.md)", "model", choices=["none", "top-label"])
     folds: int = _opt(5, "held-out chunks of train (cross-fitting) for choosing the combination when the val split "
                          "has under 1,000 documents; 1 = the val split only", "model")
     epochs: int = _opt(8, "passes over train, at most", "optimisation")
@@ -140,6 +144,8 @@ class TrainConfig:
         self.kernel_sizes = checked_architecture(self.arch, self.kernel_sizes)
         if self.svm_c < 0 or self.cnb_alpha < 0 or self.folds < 1:
             raise TrainError("--svm-c and --cnb-alpha must be >= 0 (0 = chosen on held-out data), --folds >= 1")
+        if self.calibration not in ("none", "top-label"):
+            raise TrainError(f"calibration must be none or top-label, not {self.calibration!r}")
         if self.class_weight not in ("none", "balanced"):
             raise TrainError(f"class_weight must be none or balanced, not {self.class_weight!r}")
         unknown = set(self.linear_members) - {"svm", "cnb"}

@@ -78,7 +78,7 @@ def add_members(s, state, splits: Splits, glove, fit_fold) -> dict:
         ids = torch.cat([s.data["train"].ids, s.data["val"].ids])
         labels = splits.train.labels[np.concatenate([s.train_index, s.val_index])]
     features = members.LinearFeatures.fit(ids, labels, s.tok.n_ids, k, cfg.svm_buckets, cfg.min_df, cfg.class_weight)
-    s.model = members.apply(s.model, combo, features, cfg.svm_buckets, cfg.seed)
+    s.model = members.apply(s.model, combo, features, cfg.svm_buckets, cfg.seed, cfg.calibration == "top-label")
     state.best_state = snapshot(s.model)
     used = " + ".join(f"{w:.3g} x {m}" + (f"({members.PARAM[m]}={combo.params[m]:g})" if m in combo.params else "")
                       for m, w in combo.weights.items())

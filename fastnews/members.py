@@ -183,14 +183,15 @@ def choose(heldout: Heldout, members: tuple[str, ...]) -> Combination:
 
 
 @torch.no_grad()
-def apply(network: TextCNN, combo: Combination, features: LinearFeatures, n_buckets: int, seed: int = 0) -> TextCNN:
+def apply(network: TextCNN, combo: Combination, features: LinearFeatures, n_buckets: int, seed: int = 0,
+          calibrate: bool = False) -> TextCNN:
     """The final model, built from its whole config: the network's weights with its output
     layer and joint path scaled by a_net, and, when a linear member is used, the members
-    (fitted on features' documents) summed into one sparse path, model.svm; its scores
-    calibrated by the combination's top-label map."""
+    (fitted on features' documents) summed into one sparse path, model.svm; with calibrate,
+    its scores go through the combination's top-label map."""
     linear = [m for m in combo.weights if m != "net"]
     model = TextCNN(replace(network.config, svm_buckets=n_buckets if linear else None,
-                            top_label_map=combo.top_label_map))
+                            top_label_map=combo.top_label_map if calibrate else None))
     model.load_state_dict(network.state_dict(), strict=False)  # all but the members' path
     model.to(network.out.bias.device).eval()
     a_net = combo.weights.get("net", 0.0)

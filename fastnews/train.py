@@ -46,7 +46,7 @@ from fastnews.distributed import init as join_world
 from fastnews.glove import GloveStore
 from fastnews.glove import load as load_glove
 from fastnews.metrics import plot_confusion, plot_curves, report
-from fastnews.model import TextCNN
+from fastnews.model import TextCNN, calibrated_probabilities
 from fastnews.sparse import document_frequencies
 from fastnews.tokenize import N_SPECIAL, Tokenizer, TokenizerConfig
 
@@ -346,8 +346,10 @@ def finish(s: _Session, state: _Progress, splits: Splits, glove: GloveStore) -> 
     combo = crossfit.add_members(s, state, splits, glove, fit_fold)
     test_logits = predict_logits(s.model, s.data["test"])
     rep = report(splits.test.labels, test_logits.argmax(1), s.names)
-    raw_ece = calibration_report(softmax(test_logits), splits.test.labels)["ece"]
-    calibrated = calibration_report(s.model.probabilities(torch.from_numpy(test_logits)).numpy(), splits.test.labels)
+    shipped = calibration_report(s.model.probabilities(torch.from_numpy(test_logits)).numpy(), splits.test.labels)
+    mapped = calibrated_probabilities(torch.from_numpy(test_logits), *combo["top_label_map"]).numpy()
+    ece = {"test_ece_softmax": calibration_report(softmax(test_logits), splits.test.labels)["ece"],
+           "test_ece_top_label": calibration_report(mapped, splits.test.labels)["ece"]}
     history, best = state.history, state.best
     train_seconds = sum(h["seconds"] for h in history) + combo["seconds"]
     metrics = {
@@ -359,7 +361,7 @@ def finish(s: _Session, state: _Progress, splits: Splits, glove: GloveStore) -> 
         "epochs_run": len(history), "best_epoch": best["epoch"], "best_val_accuracy": best["val_accuracy"],
         "train_seconds": train_seconds, "docs_per_s": sum(h["docs_per_s"] for h in history) / max(1, len(history)),
         "test_accuracy": rep["accuracy"], "test_macro_f1": rep["macro_f1"], "combination": combo,
-        "test_ece": calibrated["ece"], "test_ece_uncalibrated": raw_ece, "test_brier": calibrated["brier"],
+        "test_ece": shipped["ece"], "test_brier": shipped["brier"], **ece,
         "history": history, "test_per_class": rep["per_class"],
     }
     write_text(s.run_dir / "metrics.json", json.dumps(metrics, indent=1))
@@ -367,8 +369,8 @@ def finish(s: _Session, state: _Progress, splits: Splits, glove: GloveStore) -> 
          s.run_dir / "model.pt")
     plot_confusion(rep["confusion"], s.names, s.run_dir / "confusion.png", title=f"test accuracy {rep['accuracy']:.3f}")
     plot_curves(history, s.run_dir / "curves.png")
-    s.log(f"test accuracy {rep['accuracy']:.4f}  macro-F1 {rep['macro_f1']:.4f}  ECE {calibrated['ece']:.4f} "
-          f"(softmax alone {raw_ece:.4f})  "
+    s.log(f"test accuracy {rep['accuracy']:.4f}  macro-F1 {rep['macro_f1']:.4f}  ECE {shipped['ece']:.4f} "
+          f"(softmax {ece['test_ece_softmax']:.4f}, top-label map {ece['test_ece_top_label']:.4f})  "
           f"(best epoch {best['epoch']}, {train_seconds:.0f}s of training)")
     s.world.broadcast(metrics)
     return metrics

@@ -86,14 +86,26 @@ def test_fit_on_a_real_corpus_lowers_the_ece_and_keeps_every_argmax():
     assert after_ece < 0.1
 
 
-def test_a_trained_run_reports_its_calibration(small_run):
-    """train writes the map into the model config and the ECE before and after into
-    metrics.json; the exported graph's probabilities are the calibrated ones."""
-    metrics = json.loads((Path(small_run) / "run" / "metrics.json").read_text())
+def test_a_run_with_the_map_exports_it_and_reports_both_figures(small_run, tmp_path):
+    """--calibration top-label: the map is in the model config, the exported graph's
+    probabilities are the mapped ones (parity checked at export, and here through the
+    Classifier), and metrics.json gives the test ECE with and without it."""
+    from fastnews.checkpoint import load_run, run_outputs
+    from fastnews.config import TrainConfig
+    from fastnews.export import export
+    from fastnews.infer import Classifier
+    from fastnews.train import train
+    root = Path(small_run)
+    cfg = TrainConfig(data=str(root / "corpus"), glove=str(root / "glove.txt"), epochs=2, n_filters=8, batch_size=8,
+                      max_len=32, out=str(tmp_path / "run"), bow_dropout=0.0, calibration="top-label")
+    metrics = train(cfg, progress=False, log=lambda *a: None).metrics
     a, b = metrics["combination"]["top_label_map"]
-    assert np.isfinite([a, b]).all()
-    for key in ("test_ece", "test_ece_uncalibrated", "test_brier"):
-        assert 0 <= metrics[key] <= 2
-    from fastnews.checkpoint import load_run
-    run = load_run(Path(small_run) / "run")
-    assert run.model.config.top_label_map == (a, b)
+    run = load_run(tmp_path / "run")
+    assert run.model.config.top_label_map == (a, b) != (1.0, 0.0)
+    assert metrics["test_ece"] == metrics["test_ece_top_label"] and 0 <= metrics["test_ece_softmax"] <= 1
+    export(tmp_path / "run", tmp_path / "m.onnx", log=lambda *a: None)
+    texts = ["orbit rocket", "goal team match", "bread", "soup goal orbit"]
+    logits, probs = run_outputs(run, texts)
+    np.testing.assert_allclose(probs, calibrated_probabilities(torch.from_numpy(logits), a, b).numpy(), atol=1e-6)
+    for graph in ("m.onnx", "m.text.onnx"):
+        np.testing.assert_allclose(Classifier.load(tmp_path / graph).predict_proba(texts), probs, atol=1e-5)
