@@ -5,13 +5,18 @@
 What spreadsheets and everyday tools write is read as they write it: a UTF-8 byte-order
 mark, CRLF line ends and quoted fields with newlines; ``.tsv`` is tab-separated. The
 columns are named by text_column and label_column (and "split"). A label is used as
-written, less surrounding whitespace; an empty one is an error that names its row.
+written, less surrounding whitespace; an empty one is an error that names its row. A CSV
+cell may be as long as a document is (Python's csv module stops at 131,072 characters by
+default). In JSONL, a text must be a string and a label a string or an integer ("1" and 1
+are one class; 1.0, true, null, lists and objects are errors that name their line).
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from fastnews.errors import TableError
@@ -43,8 +48,20 @@ def read_table(path: Path, text_column: str = "text", label_column: str = "label
     return out
 
 
+@contextmanager
+def _cells_of_any_size():
+    """csv's field size limit raised for a read (it is process-wide: restored after)."""
+    old = csv.field_size_limit()
+    csv.field_size_limit(min(sys.maxsize, 2 ** 31 - 1))
+    try:
+        yield
+    finally:
+        csv.field_size_limit(old)
+
+
 def _read_delimited(path: Path, delimiter: str, text_column: str, label_column: str):
-    with open(path, newline="", encoding="utf-8-sig", errors="replace") as fh:  # -sig: a BOM is not a column name
+    with _cells_of_any_size(), open(path, newline="", encoding="utf-8-sig", errors="replace") as fh:
+        # utf-8-sig: a BOM is not a column name
         reader = csv.DictReader(fh, delimiter=delimiter)
         fields = reader.fieldnames or []
         missing = [f for f in (text_column, label_column) if f not in fields]
@@ -68,5 +85,18 @@ def _read_jsonl(path: Path, text_column: str, label_column: str):
                 raise TableError(f"{path}:{i}: not valid JSON ({exc.msg})") from None
             if not isinstance(obj, dict) or text_column not in obj or label_column not in obj:
                 raise TableError(f"{path}:{i}: JSONL record needs {text_column!r} and {label_column!r} fields")
-            label = obj[label_column]
-            yield obj.get("split"), "" if label is None else str(label), f"{path}:{i}", str(obj[text_column])
+            text, label = obj[text_column], obj[label_column]
+            if not isinstance(text, str):
+                raise TableError(f"{path}:{i}: {text_column!r} is {_json_kind(text)}, not a string")
+            if isinstance(label, bool) or not isinstance(label, (str, int)):
+                raise TableError(f"{path}:{i}: {label_column!r} is {_json_kind(label)}; a label is a string or an "
+                                 "integer")
+            yield obj.get("split"), str(label), f"{path}:{i}", text
+
+
+def _json_kind(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    return {int: "an integer", float: "a number", list: "a list", dict: "an object"}.get(type(value), "a string")

@@ -4,8 +4,11 @@ spreadsheet CSVs with a byte-order mark, TSV, JSONL, empty labels, leaks across 
 import json
 
 import numpy as np
+import pytest
 
 from conftest import WORDS
+from fastnews.errors import TableError
+from fastnews.tables import read_table
 from test_bad_input import run
 
 
@@ -82,3 +85,35 @@ def test_a_text_in_both_splits_and_a_rare_class_are_warned_about(tmp_path, capsy
     assert code == 0, err
     assert "warning: 2 test documents also appear, word for word, in train" in err
     assert "warning: 1 classes have fewer than 5 training documents: rare (1)" in err
+
+
+def test_a_csv_cell_longer_than_the_csv_modules_default_is_read(tmp_path):
+    long_text = "word " * 60_000  # 300,000 characters; csv stops at 131,072 by default
+    path = tmp_path / "c.csv"
+    path.write_text(f'text,label\n"{long_text}",a\nshort,b\n')
+    rows = read_table(path)
+    assert [r[1] for r in rows] == ["a", "b"] and rows[0][3] == long_text
+    import csv
+    assert csv.field_size_limit() == 131_072  # the process-wide limit is restored
+
+
+@pytest.mark.parametrize("record, message", [
+    ('{"text": null, "label": "a"}', "c.jsonl:2: 'text' is null, not a string"),
+    ('{"text": ["x", "y"], "label": "a"}', "c.jsonl:2: 'text' is a list, not a string"),
+    ('{"text": {"body": "x"}, "label": "a"}', "c.jsonl:2: 'text' is an object, not a string"),
+    ('{"text": "x", "label": 1.0}', "c.jsonl:2: 'label' is a number; a label is a string or an integer"),
+    ('{"text": "x", "label": true}', "c.jsonl:2: 'label' is a boolean"),
+    ('{"text": "x", "label": null}', "c.jsonl:2: 'label' is null"),
+])
+def test_jsonl_values_that_are_not_text_or_labels_name_their_line(tmp_path, record, message):
+    path = tmp_path / "c.jsonl"
+    path.write_text('{"text": "fine", "label": "a"}\n' + record + "\n")
+    with pytest.raises(TableError) as info:
+        read_table(path)
+    assert str(info.value).startswith(str(tmp_path / message.split(":")[0]) + ":" + message.split(":", 1)[1])
+
+
+def test_integer_labels_and_their_strings_are_one_class(tmp_path):
+    path = tmp_path / "c.jsonl"
+    path.write_text('{"text": "x", "label": 1}\n{"text": "y", "label": "1"}\n{"text": "z", "label": 2}\n')
+    assert [r[1] for r in read_table(path)] == ["1", "1", "2"]
