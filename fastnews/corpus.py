@@ -29,7 +29,8 @@ from typing import Iterator
 import numpy as np
 
 from fastnews.errors import CorpusError
-from fastnews.tables import TABLE_SUFFIXES, read_table
+from fastnews.splitting import split_indices
+from fastnews.tables import LABEL_PREFIX, TABLE_SUFFIXES, is_fasttext, read_table
 
 NEWS20_URL = "https://ndownloader.figshare.com/files/5975967"
 NEWS20_SHA256 = "8f1b2514ca22a5ade8fbb9cfa5727df95fa587f4c87b786e15c759fa66d95610"
@@ -211,6 +212,7 @@ class Splits:
     test_from: str  # "split folder" | "split column" | "held out <fraction>"
     skipped: list = field(default_factory=list)  # (id, reason) of unreadable files, with skip_unreadable
     notes: list = field(default_factory=list)    # one-line warnings for the user
+    val_index: np.ndarray | None = None          # train's documents from a val file, if one was given
 
 
 def _split_of(parts: list[str]) -> str | None:
@@ -240,103 +242,70 @@ def _records_from_files(items, skipped: list | None = None) -> list[tuple[str | 
     return records
 
 
-def class_weights(labels: np.ndarray, n_classes: int, mode: str) -> np.ndarray | None:
-    """Per-class weights of a training split: "balanced" gives n / (n_classes * n_c), as
-    scikit-learn's class_weight="balanced" (a class's documents weigh as much in all as any
-    other's); "none" gives None."""
-    if mode == "none":
-        return None
-    if mode != "balanced":
-        raise ValueError(f"class weights are none or balanced, not {mode!r}")
-    counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
-    return len(labels) / (n_classes * np.maximum(counts, 1))
-
-
-def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(keep, held_out) indices; each class gives round(fraction * its size) documents,
-    at least one when it has two or more."""
-    rng = np.random.default_rng(seed)
-    keep, held = [], []
-    for c in np.unique(labels):
-        idx = np.flatnonzero(labels == c)
-        rng.shuffle(idx)
-        n = int(round(fraction * len(idx)))
-        if len(idx) >= 2:
-            n = min(max(n, 1), len(idx) - 1)
-        else:
-            n = 0
-        held.append(idx[:n])
-        keep.append(idx[n:])
-    return np.sort(np.concatenate(keep)), np.sort(np.concatenate(held))
-
 
 def load_corpus(path: str | os.PathLike, keep_headers: bool = False, test_fraction: float = 0.2,
                 seed: int = 0, skip_unreadable: bool = False, text_column: str = "text",
-                label_column: str = "label") -> Splits:
-    """Read a labelled corpus and split it into train and test. An unreadable file is an
-    error, or with skip_unreadable it is left out and listed in Splits.skipped (evaluate).
-    Splits.notes has one-line warnings for the user: rare classes, texts in both splits."""
-    path = Path(path)
-    notes: list[str] = []
+                label_column: str = "label", test: str | os.PathLike | None = None,
+                val: str | os.PathLike | None = None) -> Splits:
+    """Read a labelled corpus and split it into train and test: by its own train/test
+    folders or split column, by a test file (test; in any corpus format), or by holding out
+    a stratified test_fraction. val, a file too, is the validation split: its documents
+    join train, and Splits.val_index says where. An unreadable file is an error, or with
+    skip_unreadable it is left out and listed in Splits.skipped (evaluate). Splits.notes
+    has one-line warnings for the user: rare classes, texts in both splits."""
+    path, notes, skipped = Path(path), [], [] if skip_unreadable else None
+    records, texts = _read_records(path, keep_headers, skipped, text_column, label_column, notes)
+    if (test or val) and any(r[0] is not None for r in records):
+        raise CorpusError(f"{path}: has its own train/test split; --test and --val files go with a corpus that has none")
+    for extra, split in ((val, "val"), (test, "test")):
+        if extra is None:
+            continue
+        more, more_texts = _read_records(Path(extra), keep_headers, skipped, text_column, label_column, notes)
+        records = [(r[0] or "train", *r[1:]) for r in records] + [(split, *r[1:]) for r in more]
+        texts += more_texts
+    names = sorted({r[1] for r in records})
+    if len(names) < 2:
+        raise CorpusError(f"{path}: found only one class ({names[0]!r}); a classifier needs at least two")
+    label_of = {n: i for i, n in enumerate(names)}
+    full = Corpus(texts, np.array([label_of[r[1]] for r in records], np.int64), names, [r[2] for r in records])
+    how = "test file" if test else "split column" if path.name.lower().endswith(TABLE_SUFFIXES) else "split folder"
+    train_idx, test_idx, how = split_indices(path, [r[0] for r in records], full.labels, names, test_fraction, seed,
+                                             how)
+    val_index = None
+    if val is not None:
+        val_index = np.flatnonzero(np.array([records[i][0] == "val" for i in train_idx]))
+    splits = Splits(full.subset(train_idx), full.subset(test_idx), str(path), how, skipped or [], notes, val_index)
+    notes.extend(_warnings(splits))
+    return splits
+
+
+def _read_records(path: Path, keep_headers: bool, skipped: list | None, text_column: str, label_column: str,
+                  notes: list[str]) -> tuple[list[tuple], list[str]]:
+    """(split, label, id, ...) per document of one corpus path, and the texts as training reads them."""
     if not path.exists():
         raise CorpusError(f"no such corpus: {path}")
-    low = path.name.lower()
     if path.is_dir():
         empty = sorted(str(d.relative_to(path)) for d in path.rglob("*")
                        if d.is_dir() and not d.name.startswith(".") and not any(d.iterdir()))
         if empty:
             raise CorpusError(f"{path}: class folder {empty[0]!r} has no documents")
-        skipped = [] if skip_unreadable else None
         records = _records_from_files(iter_tree(path), skipped)
         texts = [clean(r[3], keep_headers) for r in records]
     elif is_archive(path):
         try:
-            skipped = [] if skip_unreadable else None
             records = _records_from_files(iter_archive(path), skipped)
         except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as exc:
             raise CorpusError(f"{path}: cannot read archive ({exc})") from None
         texts = [clean(r[3], keep_headers) for r in records]
-    elif low.endswith(TABLE_SUFFIXES):
-        records, skipped = read_table(path, text_column, label_column, notes), None
+    elif path.name.lower().endswith(TABLE_SUFFIXES) or is_fasttext(path):
+        records = read_table(path, text_column, label_column, notes)
         texts = [r[3] if keep_headers else strip_headers(r[3]) for r in records]
     else:
-        raise CorpusError(f"{path}: not a directory, archive ({', '.join(ARCHIVE_SUFFIXES)}), .csv, .tsv or .jsonl")
+        raise CorpusError(f"{path}: not a directory, archive ({', '.join(ARCHIVE_SUFFIXES)}), .csv, .tsv, .jsonl "
+                          f"or fastText file (lines that start with {LABEL_PREFIX})")
     if not records:
         raise CorpusError(f"{path}: no documents found (expected one folder per class)")
-
-    names = sorted({r[1] for r in records})
-    if len(names) < 2:
-        raise CorpusError(f"{path}: found only one class ({names[0]!r}); a classifier needs at least two")
-    splits = [r[0] for r in records]
-    label_of = {n: i for i, n in enumerate(names)}
-    labels = np.array([label_of[r[1]] for r in records], np.int64)
-    ids = [r[2] for r in records]
-    full = Corpus(texts, labels, names, ids)
-
-    if any(s is not None for s in splits):
-        if any(s is None for s in splits):
-            raise CorpusError(f"{path}: some documents are under a train/test folder and some are not")
-        train_idx = np.array([i for i, s in enumerate(splits) if s == "train"], np.int64)
-        test_idx = np.array([i for i, s in enumerate(splits) if s == "test"], np.int64)
-        if len(train_idx) == 0:
-            raise CorpusError(f"{path}: has a test split but no train split")
-        train_classes = set(labels[train_idx].tolist())
-        unseen = sorted(names[c] for c in set(labels[test_idx].tolist()) - train_classes)
-        if unseen:
-            raise CorpusError(f"{path}: test classes not in train: {', '.join(unseen)}")
-        if len(train_classes) < 2:
-            raise CorpusError(f"{path}: train split has only one class")
-        if len(train_classes) < len(names):
-            raise CorpusError(f"{path}: class {names[min(set(range(len(names))) - train_classes)]!r} has no training documents")
-        how = "split column" if low.endswith(TABLE_SUFFIXES) else "split folder"
-    else:
-        if not 0 < test_fraction < 1:
-            raise CorpusError(f"--test-fraction must be between 0 and 1, got {test_fraction}")
-        train_idx, test_idx = stratified_split(labels, test_fraction, seed)
-        how = f"held out {test_fraction:g}"
-    splits = Splits(full.subset(train_idx), full.subset(test_idx), str(path), how, skipped or [], notes)
-    notes.extend(_warnings(splits))
-    return splits
+    return records, texts
 
 
 def _warnings(splits: Splits) -> list[str]:

@@ -19,7 +19,8 @@ import torch
 
 from fastnews import members
 from fastnews.checkpoint import Split, predict_logits, snapshot
-from fastnews.corpus import Splits, stratified_split
+from fastnews.corpus import Splits
+from fastnews.splitting import stratified_split
 
 SMALL_VAL = 1000
 

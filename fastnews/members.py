@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from fastnews.calibration import fit_top_label_map
-from fastnews.corpus import class_weights
+from fastnews.splitting import class_weights
 from fastnews.linear_svm import Csr, decision, fit_svm, tfidf_csr
 from fastnews.model import TextCNN
 from fastnews.sparse import SparseNgrams, document_frequencies

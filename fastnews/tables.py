@@ -1,6 +1,8 @@
-"""Corpora as one table file: CSV, TSV or JSONL rows of text, label and (optionally) split.
+"""Corpora as one file: CSV, TSV or JSONL rows of text, label and (optionally) split, or
+fastText's format, one document per line after its label.
 
     text,label,split          {"text": "...", "label": "sci.space", "split": "train"}
+    __label__sci.space the shuttle launch slipped a week
 
 What spreadsheets and everyday tools write is read as they write it: a UTF-8 byte-order
 mark, CRLF line ends and quoted fields with newlines; ``.tsv`` is tab-separated. The
@@ -22,6 +24,16 @@ from pathlib import Path
 from fastnews.errors import TableError
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".ndjson")
+LABEL_PREFIX = "__label__"  # fastText's default -label
+
+
+def is_fasttext(path: Path, prefix: str = LABEL_PREFIX) -> bool:
+    """Whether path's first non-blank line starts with a label token."""
+    with open(path, encoding="utf-8-sig", errors="replace") as fh:
+        for line in fh:
+            if line.strip():
+                return line.lstrip().startswith(prefix)
+    return False
 
 
 def read_table(path: Path, text_column: str = "text", label_column: str = "label",
@@ -30,8 +42,10 @@ def read_table(path: Path, text_column: str = "text", label_column: str = "label
     thing worth telling the user (labels merged by trimming)."""
     if path.suffix.lower() in (".csv", ".tsv"):
         rows = _read_delimited(path, "\t" if path.suffix.lower() == ".tsv" else ",", text_column, label_column)
-    else:
+    elif path.suffix.lower() in TABLE_SUFFIXES:
         rows = _read_jsonl(path, text_column, label_column)
+    else:
+        rows = _read_fasttext(path)
     written: dict[str, set[str]] = {}
     out = []
     for split, label, where, text in rows:
@@ -92,6 +106,23 @@ def _read_jsonl(path: Path, text_column: str, label_column: str):
                 raise TableError(f"{path}:{i}: {label_column!r} is {_json_kind(label)}; a label is a string or an "
                                  "integer")
             yield obj.get("split"), str(label), f"{path}:{i}", text
+
+
+def _read_fasttext(path: Path, prefix: str = LABEL_PREFIX):
+    """fastText's supervised format: each line's leading prefix-tokens are its labels, the
+    rest its text. One label per line (a line with several is a multi-label corpus, which
+    fastnews does not train yet: an error naming the line); blank lines are skipped."""
+    with open(path, encoding="utf-8-sig", errors="replace") as fh:
+        for i, line in enumerate(fh, start=1):
+            tokens = line.split()
+            if not tokens:
+                continue
+            n = next((j for j, t in enumerate(tokens) if not t.startswith(prefix)), len(tokens))
+            if n == 0:
+                raise TableError(f"{path}:{i}: no {prefix} label at the start of the line")
+            if n > 1:
+                raise TableError(f"{path}:{i}: {n} labels; fastnews trains one label per document")
+            yield None, tokens[0][len(prefix):], f"{path}:{i}", " ".join(tokens[n:])
 
 
 def _json_kind(value) -> str:

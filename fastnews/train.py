@@ -40,7 +40,8 @@ from fastnews.checkpoint import (RUN_FORMAT, Split, autocast, load_checkpoint, p
                                  set_rng_state, snapshot)
 from fastnews.config import TrainConfig
 from fastnews.errors import TrainError
-from fastnews.corpus import Corpus, Splits, class_weights, default_corpus_path, load_corpus, stratified_split
+from fastnews.corpus import Corpus, Splits, default_corpus_path, load_corpus
+from fastnews.splitting import class_weights, validation_split
 from fastnews.distributed import World, resolve_device, shutdown, world_from_env
 from fastnews.distributed import init as join_world
 from fastnews.glove import GloveStore
@@ -166,7 +167,7 @@ def setup(cfg: TrainConfig, resume, log) -> _Session:
 def prepare_data(cfg: TrainConfig, log=print) -> Splits:
     path = cfg.data or str(default_corpus_path())
     splits = load_corpus(path, keep_headers=cfg.keep_headers, test_fraction=cfg.test_fraction, seed=cfg.seed,
-                         text_column=cfg.text_column, label_column=cfg.label_column)
+                         text_column=cfg.text_column, label_column=cfg.label_column, test=cfg.test, val=cfg.val)
     counts = np.bincount(splits.train.labels, minlength=len(splits.train.label_names))
     log(f"corpus {splits.source}: {len(splits.train)} train, {len(splits.test)} test "
         f"({splits.test_from}), {len(counts)} classes of {counts.min()}-{counts.max()} training documents")
@@ -179,7 +180,7 @@ def tokenize_splits(s: _Session, splits: Splits, glove: GloveStore) -> None:
     """Carve validation from train, fit the vocabulary on the rest (or take the resumed
     run's), and encode train, val and test once into int64 [n, max_len] on the device."""
     t0 = time.perf_counter()
-    s.train_index, s.val_index = stratified_split(splits.train.labels, s.cfg.val_fraction, s.cfg.seed)
+    s.train_index, s.val_index = validation_split(splits.train.labels, s.cfg.val_fraction, s.cfg.seed, splits.val_index)
     encode_parts(s, splits.train.subset(s.train_index), splits.train.subset(s.val_index), splits.test)
     s.names = splits.train.label_names
     s.log(f"tokenized in {time.perf_counter() - t0:.1f}s: vocabulary {len(s.tok.vocab)} words, dim {glove.dim}")

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from fastnews.corpus import (CorpusError, clean, default_corpus_path, iter_documents, load_corpus,
-                             stratified_split, strip_headers)
+                             strip_headers)
+from fastnews.splitting import stratified_split
 
 MESSAGE = b"From: a@b.c\nSubject: hi\n  continued\n\nBody text here.\n"
 
@@ -129,7 +130,7 @@ def test_default_corpus_from_env_and_offline_message(tmp_path, monkeypatch, news
 def test_balanced_class_weights_give_every_class_the_same_total():
     """As scikit-learn's class_weight="balanced": n / (k * n_c), so each class's documents
     weigh n / k in all; "none" weighs nothing."""
-    from fastnews.corpus import class_weights
+    from fastnews.splitting import class_weights
     labels = np.array([0] * 70 + [1] * 20 + [2] * 10)
     w = class_weights(labels, 3, "balanced")
     np.testing.assert_allclose(np.bincount(labels, weights=w[labels]), [100 / 3] * 3)

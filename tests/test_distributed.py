@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from fastnews.corpus import load_corpus, stratified_split
+from fastnews.corpus import load_corpus
+from fastnews.splitting import stratified_split
 
 CLASSES = ["comp.graphics", "rec.autos", "sci.space", "talk.politics.mideast"]
 TIMEOUT = 300  # a deadlocked rank would hang forever; this turns it into a failure

@@ -117,3 +117,32 @@ def test_integer_labels_and_their_strings_are_one_class(tmp_path):
     path = tmp_path / "c.jsonl"
     path.write_text('{"text": "x", "label": 1}\n{"text": "y", "label": "1"}\n{"text": "z", "label": 2}\n')
     assert [r[1] for r in read_table(path)] == ["1", "1", "2"]
+
+
+def test_fasttext_files_with_a_test_and_a_val_file_train_and_evaluate(tmp_path, capsys, small_run):
+    """fastText's format, train, validation and test in three files: the splits are the
+    files, and evaluate scores the same test file from the model's own metadata."""
+    rows = _rows(n_per_class=20)
+    files = {"train": rows[:36], "valid": rows[36:48], "test": rows[48:]}
+    for name, part in files.items():
+        (tmp_path / f"c.{name}").write_text("".join(f"__label__{label}  {text}\n" for text, label, _ in part))
+    code, _, err = _train(capsys, small_run, tmp_path / "c.train", tmp_path, "--test", tmp_path / "c.test",
+                          "--val", tmp_path / "c.valid", "--folds", "1")
+    assert code == 0, err
+    assert f"48 train, {len(files['test'])} test (test file)" in err
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert (metrics["n_train"], metrics["n_val"], metrics["n_test"]) == (36, 12, len(files["test"]))
+    code, out, err = run(capsys, "evaluate", tmp_path / "run", "--data", tmp_path / "c.train", "--json")
+    assert code == 0, err
+    assert json.loads(out)["n"] == len(files["test"]) and json.loads(out)["accuracy"] == metrics["test_accuracy"]
+
+
+@pytest.mark.parametrize("line, message", [
+    ("__label__a __label__b two labels here", "c.txt:2: 2 labels; fastnews trains one label per document"),
+    ("no label on this line", "c.txt:2: no __label__ label at the start of the line"),
+])
+def test_fasttext_lines_that_do_not_fit_name_their_line(tmp_path, line, message):
+    path = tmp_path / "c.txt"
+    path.write_text(f"__label__a fine text\n{line}\n")
+    with pytest.raises(TableError, match=message):
+        read_table(path)
