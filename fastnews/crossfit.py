@@ -65,7 +65,8 @@ def add_members(s, state, splits: Splits, glove, fit_fold) -> dict:
         features = members.LinearFeatures.fit(fit.ids, fit.labels.cpu().numpy(), fold.tok.n_ids, k,
                                               cfg.svm_buckets, cfg.min_df, cfg.class_weight)
         heldout.add(held.labels.cpu().numpy(), {"net": predict_logits(fold.model, held),
-                                                **members.linear_heldout(features, held.ids, params, cfg.seed)})
+                                                **members.linear_heldout(features, held.ids, params, cfg.seed,
+                                                                         fold.log)})
     score(s)
     extra = extra_chunks(splits.train.labels, s.val_index, chunks, cfg.seed)
     for i, (fit_idx, held_idx) in enumerate(extra, start=2):
@@ -78,6 +79,7 @@ def add_members(s, state, splits: Splits, glove, fit_fold) -> dict:
     else:
         ids = torch.cat([s.data["train"].ids, s.data["val"].ids])
         labels = splits.train.labels[np.concatenate([s.train_index, s.val_index])]
+    s.log(f"fitting the chosen linear members on all {len(labels)} training documents")
     features = members.LinearFeatures.fit(ids, labels, s.tok.n_ids, k, cfg.svm_buckets, cfg.min_df, cfg.class_weight)
     s.model = members.apply(s.model, combo, features, cfg.svm_buckets, cfg.seed, cfg.calibration == "top-label")
     state.best_state = snapshot(s.model)

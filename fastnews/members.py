@@ -25,6 +25,7 @@ output bias.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field, replace
 from itertools import product
 
@@ -95,11 +96,18 @@ def grid(name: str, fixed: float) -> tuple[float, ...]:
 
 
 def linear_heldout(features: LinearFeatures, held_ids: torch.Tensor, params: dict[str, tuple[float, ...]],
-                   seed: int = 0) -> dict[tuple[str, float], np.ndarray]:
-    """{(member, param): held-out scores (n, k)} for every member and value of its parameter."""
+                   seed: int = 0, log=None) -> dict[tuple[str, float], np.ndarray]:
+    """{(member, param): held-out scores (n, k)} for every member and value of its parameter;
+    log, if given, gets a line per fit (the SVM's take minutes on a large corpus)."""
     x_held = tfidf_csr(features.path, held_ids)
-    return {(name, p): decision(x_held, *features.member(name, p, seed))
-            for name, values in params.items() for p in values}
+    out = {}
+    for name, values in params.items():
+        for p in values:
+            t0 = time.perf_counter()
+            out[name, p] = decision(x_held, *features.member(name, p, seed))
+            if log is not None:
+                log(f"  {name} {PARAM[name]}={p:g}: {time.perf_counter() - t0:.1f}s")
+    return out
 
 
 @dataclass
