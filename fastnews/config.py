@@ -164,10 +164,10 @@ class TrainConfig:
     def linear_members(self) -> tuple[str, ...]:
         return tuple(m.strip() for m in self.members.split(",") if m.strip() not in ("", "none"))
 
-    def model_config(self, n_ids: int, n_classes: int, embed_dim: int, linear_path: bool = False) -> ModelConfig:
-        """The network of this config, with the linear members' path when linear_path."""
-        return ModelConfig(n_ids, n_classes, embed_dim, **{name: getattr(self, name) for name in _MODEL_FIELDS},
-                           svm_buckets=self.svm_buckets if linear_path else None)
+    def model_config(self, n_ids: int, n_classes: int, embed_dim: int) -> ModelConfig:
+        """The network of this config (the linear members' path and the score map come with
+        the final model, members.apply)."""
+        return ModelConfig(n_ids, n_classes, embed_dim, **{name: getattr(self, name) for name in _MODEL_FIELDS})
 
     @classmethod
     def from_toml(cls, path: str | os.PathLike, **overrides) -> "TrainConfig":
