@@ -117,7 +117,12 @@ def _add_predict(sub) -> None:
     p.add_argument("--format", choices=["jsonl", "csv", "parquet"], default=None,
                    help="default: from --output's suffix (.csv, .parquet), else jsonl; parquet needs pyarrow and --output")
     p.add_argument("--batch-size", type=int, default=64, help="documents per onnxruntime call (default: 64)")
-    p.add_argument("--top-k", type=int, default=1, help="labels per row (default: 1)")
+    p.add_argument("--top-k", type=int, default=None,
+                   help="labels per row (default: 1; a multi-label model's rows hold its label set, at most this "
+                        "many: default all)")
+    p.add_argument("--threshold", type=float, default=None, metavar="P",
+                   help="multi-label models: every label with probability >= P joins the set (and the top label "
+                        "always), in place of the per-label thresholds chosen on validation")
     p.add_argument("--min-score", type=float, default=None, metavar="S",
                    help="abstain below this calibrated top score: the row gets no label, \"abstained\": true and "
                         "its best label as \"guess\" (default: always label)")
@@ -141,7 +146,7 @@ def _predict(args) -> int:
     counts = predict(args.model, args.inputs, args.output, format=args.format, top_k=args.top_k,
                      batch_size=args.batch_size, threads=args.threads, max_bytes=args.max_bytes, engine=args.engine,
                      address=args.address, workers=args.workers, resume=args.resume, min_score=args.min_score,
-                     progress=not args.quiet, log=None if args.quiet else _log)
+                     threshold=args.threshold, progress=not args.quiet, log=None if args.quiet else _log)
     if not args.quiet:
         rate = (counts.documents - counts.resumed) / max(counts.seconds, 1e-9)
         _log(f"{counts.documents} documents, {counts.classified} classified, {counts.errors} errors, "
@@ -155,13 +160,17 @@ def _predict(args) -> int:
 
 def _add_evaluate(sub) -> None:
     p = sub.add_parser("evaluate", help="accuracy, macro-F1 and per-class figures of a run or an .onnx model",
-                       description="Score a run directory (PyTorch) or an .onnx file (onnxruntime) on a labelled split.")
+                       description="Score a run directory (PyTorch) or an .onnx file (onnxruntime) on a labelled split. "
+                                   "A multi-label model gets micro-, macro- and samples-F1, subset accuracy, P@1, P@3, "
+                                   "Hamming loss and a per-label table.")
     p.add_argument("model", metavar="MODEL", help="run directory, model.pt, or .onnx file")
     p.add_argument("--data", default=None, help="corpus (default: 20news-bydate, as for train)")
     p.add_argument("--split", choices=["test", "train"], default="test")
     p.add_argument("--json", action="store_true", help="print one JSON object (accuracy, macro_f1, ece, ..., per_class)")
     p.add_argument("--confusion", default=None, metavar="PNG", help="write a confusion-matrix plot")
-    p.add_argument("--plot", default=None, metavar="PNG", help="write a reliability diagram and a risk-coverage curve")
+    p.add_argument("--plot", default=None, metavar="PNG",
+                   help="write a reliability diagram and a risk-coverage curve (multi-label: per-label F1 against "
+                        "training support)")
     p.add_argument("--min-score", type=float, metavar="S", help="also: the share scored >= S, and its accuracy")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--threads", type=int, default=0)
@@ -169,8 +178,7 @@ def _add_evaluate(sub) -> None:
 
 
 def _evaluate(args) -> int:
-    from fastnews.evaluate import evaluate
-    from fastnews.metrics import format_report
+    from fastnews.evaluate import evaluate, format_report
     rep = evaluate(args.model, args.data, args.split, args.batch_size, args.threads, min_score=args.min_score,
                    confusion=args.confusion, plot=args.plot, log=_log)
     if args.json:

@@ -24,7 +24,8 @@ from fastnews.errors import ModelFileError
 META_PREFIX = "fastnews."
 REQUIRED_KEYS = ("labels", "vocab", "tokenizer")
 _CORPUS_DEFAULTS = {"keep_headers": False, "test_fraction": 0.2, "seed": 0, "text_column": "text",
-                    "label_column": "label", "test": None, "val": None}
+                    "label_column": "label", "test": None, "val": None, "label_mode": "auto",
+                    "label_separator": None, "label_prefix": "__label__"}
 
 
 def preprocess_of(train_config: dict) -> dict:

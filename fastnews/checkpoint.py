@@ -53,12 +53,14 @@ class Split:
     """One split, encoded once and kept on the training device."""
     ids: torch.Tensor      # int64 [n, max_len]
     lengths: np.ndarray    # int64 [n], the columns each document needs (TokenizerConfig.widths)
-    labels: torch.Tensor   # int64 [n]
+    labels: torch.Tensor   # int64 [n]; multi-label: float32 [n, n_classes], 1 = has the label
 
     @classmethod
     def of(cls, tok: Tokenizer, enc: Encoded, labels, device) -> "Split":
+        labels = np.asarray(labels)
+        labels = labels.astype(np.float32) if labels.ndim == 2 else labels.astype(np.int64)
         return cls(torch.from_numpy(enc.ids.astype(np.int64)).to(device), tok.config.widths(enc.lengths.astype(np.int64)),
-                   torch.from_numpy(np.asarray(labels, np.int64)).to(device))
+                   torch.from_numpy(labels).to(device))
 
     def rows(self, index: np.ndarray) -> "Split":
         sel = torch.from_numpy(index).to(self.ids.device)

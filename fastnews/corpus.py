@@ -7,8 +7,12 @@ Accepted corpus layouts (``load_corpus``):
   (``20news-bydate-train/<class>/<file>``);
 * a ``.tar.gz`` / ``.tgz`` / ``.tar`` / ``.zip`` archive of either, read in memory,
   never extracted to disk;
-* a ``.csv``, ``.tsv`` or ``.jsonl`` table with ``text`` and ``label`` fields (and
-  optionally ``split``), read by tables.py.
+* a ``.csv``, ``.tsv`` or ``.jsonl`` table with ``text`` and ``label`` (or ``labels``)
+  fields (and optionally ``split``), or a fastText-format file, read by tables.py.
+
+A corpus is multi-label when a document has several labels or its labels come as lists
+(label_mode "auto"); "single" or "multi" force it. A multi-label Corpus holds its labels
+as multi-hot rows.
 
 Bytes become text as UTF-8, falling back to latin-1 per document. A leading RFC 822
 header block is dropped unless ``keep_headers`` is set. This module imports no torch:
@@ -29,7 +33,7 @@ from typing import Iterator
 import numpy as np
 
 from fastnews.errors import CorpusError
-from fastnews.splitting import split_indices
+from fastnews.splitting import classes_present, label_counts, split_indices
 from fastnews.tables import LABEL_PREFIX, TABLE_SUFFIXES, is_fasttext, read_table
 
 NEWS20_URL = "https://ndownloader.figshare.com/files/5975967"
@@ -192,12 +196,22 @@ def iter_documents(inputs: list[str], stdin=None, max_bytes: int | None = None, 
 @dataclass
 class Corpus:
     texts: list[str]
-    labels: np.ndarray       # int64 [n], indices into label_names
+    labels: np.ndarray       # int64 [n], indices into label_names; multi-label: uint8 [n, n_labels], 1 = has it
     label_names: list[str]
     ids: list[str]           # where each document came from
 
     def __len__(self) -> int:
         return len(self.texts)
+
+    @property
+    def multi_label(self) -> bool:
+        return self.labels.ndim == 2
+
+    def label_lists(self) -> list[list[str]]:
+        """Each document's label names."""
+        if not self.multi_label:
+            return [[self.label_names[c]] for c in self.labels]
+        return [[self.label_names[c] for c in np.flatnonzero(row)] for row in self.labels]
 
     def subset(self, index: np.ndarray) -> "Corpus":
         return Corpus([self.texts[i] for i in index], self.labels[index], self.label_names,
@@ -238,7 +252,7 @@ def _records_from_files(items, skipped: list | None = None) -> list[tuple[str | 
         parts = rel.split("/")
         if len(parts) < 2:
             continue  # a file outside any class folder (a README, say)
-        records.append((_split_of(parts[:-2]), parts[-2], rel, data))
+        records.append((_split_of(parts[:-2]), (parts[-2],), rel, data))
     return records
 
 
@@ -246,28 +260,34 @@ def _records_from_files(items, skipped: list | None = None) -> list[tuple[str | 
 def load_corpus(path: str | os.PathLike, keep_headers: bool = False, test_fraction: float = 0.2,
                 seed: int = 0, skip_unreadable: bool = False, text_column: str = "text",
                 label_column: str = "label", test: str | os.PathLike | None = None,
-                val: str | os.PathLike | None = None) -> Splits:
+                val: str | os.PathLike | None = None, label_mode: str = "auto",
+                label_separator: str | None = None, label_prefix: str = LABEL_PREFIX) -> Splits:
     """Read a labelled corpus and split it into train and test: by its own train/test
     folders or split column, by a test file (test; in any corpus format), or by holding out
     a stratified test_fraction. val, a file too, is the validation split: its documents
     join train, and Splits.val_index says where. An unreadable file is an error, or with
     skip_unreadable it is left out and listed in Splits.skipped (evaluate). Splits.notes
-    has one-line warnings for the user: rare classes, texts in both splits."""
+    has one-line warnings for the user: rare classes, texts in both splits, labels only in
+    test. label_mode, label_separator and label_prefix: see the module's docstring and tables.py."""
     path, notes, skipped = Path(path), [], [] if skip_unreadable else None
-    records, texts = _read_records(path, keep_headers, skipped, text_column, label_column, notes)
+    if label_mode not in ("auto", "single", "multi"):
+        raise CorpusError(f"label mode must be auto, single or multi, not {label_mode!r}")
+    read = dict(keep_headers=keep_headers, skipped=skipped, text_column=text_column, label_column=label_column,
+                notes=notes, label_separator=label_separator, label_prefix=label_prefix)
+    records, texts, listed = _read_records(path, **read)
     if (test or val) and any(r[0] is not None for r in records):
         raise CorpusError(f"{path}: has its own train/test split; --test and --val files go with a corpus that has none")
     for extra, split in ((val, "val"), (test, "test")):
         if extra is None:
             continue
-        more, more_texts = _read_records(Path(extra), keep_headers, skipped, text_column, label_column, notes)
+        more, more_texts, more_listed = _read_records(Path(extra), **read)
         records = [(r[0] or "train", *r[1:]) for r in records] + [(split, *r[1:]) for r in more]
-        texts += more_texts
-    names = sorted({r[1] for r in records})
+        texts, listed = texts + more_texts, listed or more_listed
+    names = sorted({label for r in records for label in r[1]})
     if len(names) < 2:
         raise CorpusError(f"{path}: found only one class ({names[0]!r}); a classifier needs at least two")
-    label_of = {n: i for i, n in enumerate(names)}
-    full = Corpus(texts, np.array([label_of[r[1]] for r in records], np.int64), names, [r[2] for r in records])
+    full = Corpus(texts, _label_array(records, names, _is_multi_label(records, listed, label_mode)), names,
+                  [r[2] for r in records])
     how = "test file" if test else "split column" if path.name.lower().endswith(TABLE_SUFFIXES) else "split folder"
     train_idx, test_idx, how = split_indices(path, [r[0] for r in records], full.labels, names, test_fraction, seed,
                                              how)
@@ -275,13 +295,53 @@ def load_corpus(path: str | os.PathLike, keep_headers: bool = False, test_fracti
     if val is not None:
         val_index = np.flatnonzero(np.array([records[i][0] == "val" for i in train_idx]))
     splits = Splits(full.subset(train_idx), full.subset(test_idx), str(path), how, skipped or [], notes, val_index)
+    if full.multi_label:
+        _drop_unseen_labels(splits)
     notes.extend(_warnings(splits))
     return splits
 
 
+def _is_multi_label(records: list[tuple], listed: bool, label_mode: str) -> bool:
+    """Whether the corpus is multi-label: label_mode, or in "auto" a document with several
+    labels or labels given as lists."""
+    several = next((r for r in records if len(r[1]) > 1), None)
+    if label_mode == "single" and several is not None:
+        raise CorpusError(f"{several[2]}: {len(several[1])} labels, but the label mode is single")
+    return label_mode == "multi" or (label_mode == "auto" and (listed or several is not None))
+
+
+def _label_array(records: list[tuple], names: list[str], multi: bool) -> np.ndarray:
+    """Class indices int64 (n,), or multi-hot rows uint8 (n, len(names))."""
+    label_of = {n: i for i, n in enumerate(names)}
+    if not multi:
+        return np.array([label_of[r[1][0]] for r in records], np.int64)
+    out = np.zeros((len(records), len(names)), np.uint8)
+    for i, r in enumerate(records):
+        out[i, [label_of[label] for label in r[1]]] = 1
+    return out
+
+
+def _drop_unseen_labels(splits: Splits) -> None:
+    """A multi-label corpus's labels that no training document has are dropped (a warning
+    counts them): no model can learn them."""
+    seen = sorted(classes_present(splits.train.labels))
+    if len(seen) == len(splits.train.label_names):
+        return
+    gone = [n for i, n in enumerate(splits.train.label_names) if i not in set(seen)]
+    hit = int((splits.test.labels.sum(axis=1) > splits.test.labels[:, seen].sum(axis=1)).sum())
+    names = [splits.train.label_names[i] for i in seen]
+    for part in (splits.train, splits.test):
+        part.labels, part.label_names = np.ascontiguousarray(part.labels[:, seen]), names
+    splits.notes.append(f"{len(gone)} labels appear only in test ({hit} test documents have one) and are "
+                        f"dropped: {', '.join(gone[:5])}")
+
+
 def _read_records(path: Path, keep_headers: bool, skipped: list | None, text_column: str, label_column: str,
-                  notes: list[str]) -> tuple[list[tuple], list[str]]:
-    """(split, label, id, ...) per document of one corpus path, and the texts as training reads them."""
+                  notes: list[str], label_separator: str | None, label_prefix: str
+                  ) -> tuple[list[tuple], list[str], bool]:
+    """(split, labels, id, ...) per document of one corpus path, the texts as training reads
+    them, and whether the labels came as lists (tables.read_table)."""
+    listed = False
     if not path.exists():
         raise CorpusError(f"no such corpus: {path}")
     if path.is_dir():
@@ -297,22 +357,22 @@ def _read_records(path: Path, keep_headers: bool, skipped: list | None, text_col
         except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as exc:
             raise CorpusError(f"{path}: cannot read archive ({exc})") from None
         texts = [clean(r[3], keep_headers) for r in records]
-    elif path.name.lower().endswith(TABLE_SUFFIXES) or is_fasttext(path):
-        records = read_table(path, text_column, label_column, notes)
+    elif path.name.lower().endswith(TABLE_SUFFIXES) or is_fasttext(path, label_prefix):
+        records, listed = read_table(path, text_column, label_column, notes, label_separator, label_prefix)
         texts = [r[3] if keep_headers else strip_headers(r[3]) for r in records]
     else:
         raise CorpusError(f"{path}: not a directory, archive ({', '.join(ARCHIVE_SUFFIXES)}), .csv, .tsv, .jsonl "
                           f"or fastText file (lines that start with {LABEL_PREFIX})")
     if not records:
         raise CorpusError(f"{path}: no documents found (expected one folder per class)")
-    return records, texts
+    return records, texts, listed
 
 
 def _warnings(splits: Splits) -> list[str]:
     """Rare classes, and exact duplicates across train and test (a leak that inflates
     test accuracy; 20news-style corpora often have crossposts)."""
     out = []
-    counts = np.bincount(splits.train.labels, minlength=len(splits.train.label_names))
+    counts = label_counts(splits.train.labels, len(splits.train.label_names))
     rare = [f"{splits.train.label_names[c]} ({counts[c]})" for c in np.flatnonzero(counts < 5)]
     if rare:
         out.append(f"{len(rare)} classes have fewer than 5 training documents: {', '.join(rare[:5])}")

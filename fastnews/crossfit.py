@@ -54,7 +54,10 @@ def add_members(s, state, splits: Splits, glove, fit_fold) -> dict:
     fold everything into the best weights. -> its figures, for metrics.json."""
     cfg, t0, k = s.cfg, time.perf_counter(), len(s.names)
     linear = cfg.linear_members
-    params = {m: members.grid(m, cfg.svm_c if m == "svm" else cfg.cnb_alpha) for m in linear}
+    if splits.train.multi_label and "cnb" in linear:  # its scores rank classes against each other: no one-vs-rest
+        s.log("multi-label: the cnb member is single-label only; left out")
+        linear = tuple(m for m in linear if m != "cnb")
+    params = {m: members.grid(m, cfg.svm_c if m == "svm" else cfg.cnb_alpha, splits.train.multi_label) for m in linear}
     chunks = n_chunks(len(s.val_index), cfg.folds, s.world.enabled)
     s.log(f"choosing the combination of the network and {', '.join(linear) or 'no linear member'} on "
           f"{chunks} held-out chunk{'s' if chunks > 1 else ''} of train")

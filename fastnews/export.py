@@ -4,7 +4,11 @@
 
 The graph takes int64 token ids [batch, seq] (both dynamic, seq >= min_len) and
 returns float32 logits [batch, n_classes] and probabilities [batch, n_classes], the
-latter calibrated (the model's top-label map, calibration.py). ``metadata_props`` carries, as JSON
+latter calibrated (the model's top-label map, calibration.py). A multi-label model's
+probabilities are each label's sigmoid, and a third output, chosen bool [batch, n_classes],
+is each document's label set at the model's thresholds (multilabel.py): a rectangular
+tensor that every onnxruntime binding reads, beside the label names in the metadata.
+``metadata_props`` carries, as JSON
 strings under ``fastnews.*`` keys: labels, vocabulary in id order, tokenizer
 settings, model config, training metrics, parity figures and the fastnews version.
 Inference reads them back with onnxruntime alone (see infer.py).
@@ -39,7 +43,12 @@ from fastnews.quantize import quantize_int8
 
 OPSET = 18
 OUTPUTS = ["logits", "probabilities"]
+MULTI_LABEL_OUTPUTS = OUTPUTS + ["chosen"]
 PARITY_ATOL = 1e-5
+
+
+def output_names(model) -> list[str]:
+    return MULTI_LABEL_OUTPUTS if model.config.multi_label else OUTPUTS
 
 
 @dataclass
@@ -61,21 +70,24 @@ def _example(n_ids: int, batch: int, seq: int, rng: np.random.Generator, lengths
 
 
 class _Scored(torch.nn.Module):
-    """The exported graph: ids -> (logits, calibrated probabilities)."""
+    """The exported graph: ids -> (logits, calibrated probabilities), and for a multi-label
+    model the label sets too."""
 
     def __init__(self, model):
         super().__init__()
         self.model = model
 
-    def forward(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, ids: torch.Tensor) -> tuple[torch.Tensor, ...]:
         logits = self.model(ids)
+        if self.model.config.multi_label:
+            return logits, self.model.probabilities(logits), self.model.chosen(logits)
         return logits, self.model.probabilities(logits)
 
 
 def to_onnx(run: LoadedRun, exporter: str = "dynamo") -> onnx.ModelProto:
     """The bare graph (no metadata yet)."""
     model = _Scored(run.model).eval()  # eval whole: the torchscript exporter restores the mode it finds
-    cfg = run.model.config
+    cfg, names = run.model.config, output_names(run.model)
     # Trace at batch 3 and an unremarkable length: a size-1 or special-cased
     # example dimension would be baked into the graph as a constant.
     example = torch.from_numpy(_example(cfg.n_ids, 3, max(cfg.min_len + 31, 37), np.random.default_rng(0),
@@ -90,14 +102,14 @@ def to_onnx(run: LoadedRun, exporter: str = "dynamo") -> onnx.ModelProto:
                 batch = torch.export.Dim("batch", min=1, max=1 << 20)
                 seq = torch.export.Dim("seq", min=cfg.min_len, max=1 << 20)
                 program = torch.onnx.export(model, (example,), dynamo=True, input_names=["ids"],
-                                            output_names=OUTPUTS, opset_version=OPSET,
+                                            output_names=names, opset_version=OPSET,
                                             dynamic_shapes={"ids": {0: batch, 1: seq}}, verbose=False)
                 proto = program.model_proto
             elif exporter == "torchscript":
                 buf = io.BytesIO()
-                torch.onnx.export(model, (example,), buf, dynamo=False, input_names=["ids"], output_names=OUTPUTS,
+                torch.onnx.export(model, (example,), buf, dynamo=False, input_names=["ids"], output_names=names,
                                   opset_version=OPSET, dynamic_axes={"ids": {0: "batch", 1: "seq"},
-                                                                     **{name: {0: "batch"} for name in OUTPUTS}})
+                                                                     **{name: {0: "batch"} for name in names}})
                 proto = onnx.load_from_string(buf.getvalue())
             else:
                 raise UsageError(f"unknown exporter {exporter!r}; use dynamo or torchscript")
@@ -109,7 +121,8 @@ def to_onnx(run: LoadedRun, exporter: str = "dynamo") -> onnx.ModelProto:
 def parity_check(run: LoadedRun, model_bytes: bytes, atol: float = PARITY_ATOL, seed: int = 0) -> dict:
     """Compare onnxruntime with PyTorch at several batch sizes and lengths (none of them
     the traced shape), including rows shorter than the conv stack's minimum, an
-    all-padding row and full-length rows. Raises ParityError; returns the figures."""
+    all-padding row and full-length rows; a multi-label model's label sets must be equal.
+    Raises ParityError; returns the figures."""
     import onnxruntime as ort
     cfg = run.model.config
     max_len = run.tokenizer.config.max_len
@@ -123,12 +136,13 @@ def parity_check(run: LoadedRun, model_bytes: bytes, atol: float = PARITY_ATOL, 
         if batch > 1:
             ids[1, :] = 0                   # an empty document
         with torch.no_grad():
-            logits = run.model(torch.from_numpy(ids))
-            ref = [logits.numpy(), run.model.probabilities(logits).numpy()]
-        got = session.run(OUTPUTS, {"ids": ids})
+            ref = [t.numpy() for t in _Scored(run.model)(torch.from_numpy(ids))]
+        got = session.run(output_names(run.model), {"ids": ids})
         if [g.shape for g in got] != [r.shape for r in ref]:
             raise ParityError(f"shape mismatch at batch {batch}, seq {seq}: onnx {got[0].shape} vs torch {ref[0].shape}")
-        diff = max(float(np.abs(g - r).max()) for g, r in zip(got, ref))
+        diff = max(float(np.abs(g - r).max()) for g, r in zip(got[:2], ref[:2]))
+        if len(ref) > 2 and not np.array_equal(got[2], ref[2]):
+            raise ParityError(f"label sets differ at batch {batch}, seq {seq} (max |diff| {diff:.3g})")
         worst = max(worst, diff)
         if diff > atol:
             raise ParityError(f"max |logit or probability difference| {diff:.3g} > atol {atol:g} "

@@ -3,6 +3,8 @@
     from fastnews import Classifier
     clf = Classifier.load("exports/run.onnx")
     labels, probs = clf.predict(["some text", "another"], k=3)
+    # a multi-label model: each text's label set (at the model's thresholds) and its scores
+    sets, scores = Classifier.load("exports/reuters.onnx").predict(["wheat exports rose"])
 
 Everything the model needs is read from the .onnx file's metadata: labels, the
 vocabulary in id order and the tokenizer settings. Documents are batched by length
@@ -22,8 +24,9 @@ import numpy as np
 from fastnews.artifact import REQUIRED_KEYS, corpus_options, read_metadata
 from fastnews.batching import length_batches
 from fastnews.calibration import softmax
-from fastnews.errors import ModelFileError
+from fastnews.errors import ModelFileError, UsageError
 from fastnews.corpus import decode, strip_headers
+from fastnews.multilabel import chosen_mask
 from fastnews.tokenize.settings import N_SPECIAL, Encoded, config_from_settings
 
 # Documents classified together: memory is bounded by this, not by the input. The Ray
@@ -65,7 +68,9 @@ def make_session(model: str | os.PathLike | bytes, threads: int = 0):
 
 class Classifier:
     def __init__(self, session, meta: dict, source: str = "<memory>", batch_size: int = BATCH_SIZE,
-                 max_batch_tokens: int = MAX_BATCH_TOKENS, workers: int = 1):
+                 max_batch_tokens: int = MAX_BATCH_TOKENS, workers: int = 1, threshold: float | None = None):
+        """threshold: a multi-label model's label sets at this probability for every label,
+        in place of the thresholds chosen on validation (those in the graph)."""
         missing = [k for k in REQUIRED_KEYS if k not in meta]
         if missing:
             raise ModelFileError(f"{source}: no fastnews metadata ({', '.join(missing)} missing); "
@@ -82,6 +87,10 @@ class Classifier:
         self._tokenizer = self._simple = None
         self._python_chars = 0  # tokenized in plain Python so far (PYTHON_TOKENIZE_CHARS)
         self.keep_headers = corpus_options(meta.get("preprocess", {}))["keep_headers"]
+        model_config = meta.get("model_config") or {}
+        self.multi_label = bool(model_config.get("multi_label"))
+        self.thresholds = _logit_thresholds(model_config.get("thresholds"), threshold, len(self.labels),
+                                            self.multi_label)
         # A text-in graph (textgraph.py) tokenizes, and drops the header block, itself.
         self.text_input = session.get_inputs()[0].type == "tensor(string)"
         outputs = [o.name for o in session.get_outputs()]
@@ -110,8 +119,9 @@ class Classifier:
             raise ModelFileError(f"{source}: graph gives {out.shape[1:]} outputs for {len(self.labels)} labels")
 
     @classmethod
-    def load(cls, path: str | os.PathLike, threads: int = 0, batch_size: int = BATCH_SIZE) -> "Classifier":
-        """threads: cores to use, one batch on each (0 = all)."""
+    def load(cls, path: str | os.PathLike, threads: int = 0, batch_size: int = BATCH_SIZE,
+             threshold: float | None = None) -> "Classifier":
+        """threads: cores to use, one batch on each (0 = all); threshold: see __init__."""
         path = Path(path)
         if not path.is_file():
             raise ModelFileError(f"no such model file: {path}")
@@ -119,7 +129,8 @@ class Classifier:
             session = make_session(path, 1)
         except Exception as exc:
             raise ModelFileError(f"{path}: {_load_failure(str(exc))}") from None
-        return cls(session, read_metadata(session), str(path), batch_size, workers=threads or (os.cpu_count() or 1))
+        return cls(session, read_metadata(session), str(path), batch_size, workers=threads or (os.cpu_count() or 1),
+                   threshold=threshold)
 
     # -- arrays in, arrays out --------------------------------------------------
 
@@ -201,16 +212,38 @@ class Classifier:
         `fastnews predict` rows."""
         return self.outputs(texts)[1]
 
-    def predict(self, texts: str | list[str], k: int = 1, min_score: float | None = None
-                ) -> tuple[list[list[str] | None], np.ndarray]:
-        """Top-k labels and calibrated probabilities per text (fastText's shape of answer).
-        With min_score, a text whose top probability is below it abstains: None in place of
-        its labels (its scores are still given)."""
+    def predict(self, texts: str | list[str], k: int | None = None, min_score: float | None = None
+                ) -> tuple[list[list[str] | None], np.ndarray | list[list[float]]]:
+        """Top-k labels (k default 1) and calibrated probabilities per text (fastText's shape
+        of answer). With min_score, a text whose top probability is below it abstains: None in
+        place of its labels (its scores are still given). A multi-label model gives each
+        text's label set, best first, at most k of them (default: all), and their
+        probabilities, a list per text."""
         single = isinstance(texts, str)
-        labels, scores = self._top_k([texts] if single else list(texts), k)
+        if self.multi_label and min_score is not None:
+            raise UsageError("--min-score is for single-label models; a multi-label model's sets take --threshold")
+        labels, scores = self._answers([texts] if single else list(texts), k)
         if min_score is not None:
             labels = [None if s[0] < min_score else ls for ls, s in zip(labels, scores)]
         return (labels[0], scores[0]) if single else (labels, scores)
+
+    def _answers(self, texts: list[str], k: int | None):
+        """_top_k's answer (k default 1), or a multi-label model's _label_sets."""
+        if self.multi_label:
+            return self._label_sets(texts, k)
+        return self._top_k(texts, k or 1)
+
+    def _label_sets(self, texts: list[str], k: int | None = None) -> tuple[list[list[str]], list[list[float]]]:
+        """Each text's label set (chosen_mask at self.thresholds), best first, at most k,
+        and the labels' probabilities."""
+        logits, probs = self.outputs(texts)
+        mask = chosen_mask(logits, self.thresholds)
+        labels, scores = [], []
+        for row, p in zip(mask, probs):
+            best = np.flatnonzero(row)[np.argsort(-p[row], kind="stable")][:k]
+            labels.append([self.labels[j] for j in best])
+            scores.append([float(p[j]) for j in best])
+        return labels, scores
 
     def _top_k(self, texts: list[str], k: int) -> tuple[list[list[str]], np.ndarray]:
         """The k most probable labels of each text, best first (ties: the lower class
@@ -219,20 +252,25 @@ class Classifier:
         top = np.argsort(-probs, axis=1, kind="stable")[:, :k]
         return [[self.labels[j] for j in row] for row in top], np.take_along_axis(probs, top, axis=1)
 
-    def evaluate(self, texts: list[str], labels: list[str], min_score: float | None = None) -> dict:
+    def evaluate(self, texts: list[str], labels: list, min_score: float | None = None) -> dict:
         """accuracy, macro_f1, per_class, confusion and the scores' calibration (ece, brier,
         accuracy_at_coverage, reliability; with min_score, its coverage and accuracy)
         against the label names labels (fastText's `test`; fastnews.evaluate.evaluate reads
-        a corpus for it)."""
+        a corpus for it). A multi-label model takes a list of label names per text and
+        gives multilabel.report's figures."""
+        if self.multi_label:
+            from fastnews import multilabel
+            return multilabel.score(self.outputs, self.labels, list(texts), [list(x) for x in labels], self.thresholds)
         from fastnews.metrics import score
         return score(self.outputs, self.labels, list(texts), list(labels), min_score)
 
     # -- documents in, rows out --------------------------------------------------
 
-    def classify(self, documents: Iterable[tuple[str, bytes | Exception]], k: int = 1,
+    def classify(self, documents: Iterable[tuple[str, bytes | Exception]], k: int | None = None,
                  chunk: int = CHUNK) -> Iterator[Row]:
-        """One Row per input document, in input order. Documents are read lazily and
-        classified a chunk at a time, so memory is bounded by the chunk, not the input."""
+        """One Row per input document, in input order: its top-k labels, or a multi-label
+        model's label set (predict's answer). Documents are read lazily and classified a
+        chunk at a time, so memory is bounded by the chunk, not the input."""
         pending: list[tuple[str, bytes | Exception]] = []
         for doc in documents:
             pending.append(doc)
@@ -260,10 +298,22 @@ class Classifier:
         if texts:
             # A document with no words (only headers, say) still gets the model's answer
             # for empty input: it was read fine, and every input gets a row.
-            labels, scores = self._top_k(texts, k)
+            labels, scores = self._answers(texts, k)
             for j, i in enumerate(where):
                 rows[i].labels, rows[i].scores = labels[j], [float(s) for s in scores[j]]
         return rows
+
+
+def _logit_thresholds(chosen: list | None, threshold: float | None, n_labels: int, multi_label: bool):
+    """float32 (n_labels,) logit thresholds of a multi-label model's label sets: threshold
+    (a probability) for every label if given, else the model's own (0: probability 0.5)."""
+    if threshold is None:
+        return np.asarray(chosen if chosen is not None else [0.0] * n_labels, np.float32)
+    if not multi_label:
+        raise UsageError("--threshold is for multi-label models (single-label ones abstain with --min-score)")
+    if not 0 < threshold < 1:
+        raise UsageError("--threshold is a probability, between 0 and 1")
+    return np.full(n_labels, np.log(threshold / (1 - threshold)), np.float32)
 
 
 def _load_failure(message: str) -> str:

@@ -59,19 +59,25 @@ def fit_svm(x: Csr, labels: np.ndarray, n_classes: int, C: float = 1.0, tol: flo
             ) -> tuple[np.ndarray, np.ndarray]:
     """One-vs-rest squared-hinge SVMs, min 0.5 |w|^2 + sum_i C_i max(0, 1 - y_i w.x_i)^2 per
     class, C_i = C x class_weight[label_i] (LIBLINEAR's class weights) -> W float32
-    (n_features, n_classes), b float32 (n_classes,)."""
-    labels = np.asarray(labels, np.int64)
+    (n_features, n_classes), b float32 (n_classes,). labels: class indices (n,), or
+    multi-hot rows (n, n_classes) of a multi-label corpus (no class weights)."""
+    labels = np.asarray(labels)
+    if labels.ndim == 1:
+        positive = np.zeros((len(labels), n_classes), np.uint8)
+        positive[np.arange(len(labels)), labels] = 1
+    else:
+        positive = np.ascontiguousarray(labels, np.uint8)
     order = np.random.default_rng(seed).permutation(x.indptr.shape[0] - 1)
     costs = float(C) * (np.ones(len(labels)) if class_weight is None else np.asarray(class_weight)[labels])
-    w = _dcd_squared_hinge(x.indptr, x.indices, x.data, labels, order, x.n_features, n_classes, costs,
+    w = _dcd_squared_hinge(x.indptr, x.indices, x.data, positive, order, x.n_features, n_classes, costs,
                            float(tol), int(max_epochs))
     return np.ascontiguousarray(w[:, :-1].T, np.float32), w[:, -1].astype(np.float32)
 
 
 @nb.njit(cache=True, nogil=True, parallel=True)
-def _dcd_squared_hinge(indptr, indices, data, labels, order, n_features, n_classes, costs, tol, max_epochs):
-    """w float64 (n_classes, n_features + 1), the last column the intercepts; costs float64
-    (n,) is each document's C. Each class's dual variables are visited in `order` every
+def _dcd_squared_hinge(indptr, indices, data, positive, order, n_features, n_classes, costs, tol, max_epochs):
+    """w float64 (n_classes, n_features + 1), the last column the intercepts; positive uint8
+    (n, n_classes) is 1 where document i is of class c; costs float64 (n,) is each document's C. Each class's dual variables are visited in `order` every
     epoch, until the projected gradients span less than tol. The classes are independent
     problems, solved in parallel. (tests/naive.py has the same loop, written plainly.)"""
     n = indptr.shape[0] - 1
@@ -87,7 +93,7 @@ def _dcd_squared_hinge(indptr, indices, data, labels, order, n_features, n_class
         for _ in range(max_epochs):
             lo, hi = np.inf, -np.inf
             for i in order:
-                y = 1.0 if labels[i] == c else -1.0
+                y = 1.0 if positive[i, c] else -1.0
                 dot = wc[n_features]
                 for j in range(indptr[i], indptr[i + 1]):
                     dot += wc[indices[j]] * data[j]

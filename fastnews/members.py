@@ -32,6 +32,7 @@ from itertools import product
 import numpy as np
 import torch
 
+from fastnews import multilabel
 from fastnews.calibration import fit_top_label_map
 from fastnews.splitting import class_weights
 from fastnews.linear_svm import Csr, decision, fit_svm, tfidf_csr
@@ -40,6 +41,11 @@ from fastnews.sparse import SparseNgrams, document_frequencies
 
 SVM_CS = (0.1, 0.3, 1.0, 3.0)
 CNB_ALPHAS = (0.1, 0.3, 1.0)
+# Multi-label: a fit is one binary SVM per label (90 on Reuters), so the grid is the two
+# values that fitted Reuters best alone, and the tolerance LIBLINEAR's default for this
+# solver: at 1e-2 one fit took 33 s, at 0.1 6 s, for 0.4 point of micro-F1 alone (bench/RESULTS.md).
+MULTI_LABEL_SVM_CS = (1.0, 3.0)
+MULTI_LABEL_SVM_TOL = 0.1
 PARAM = {"svm": "C", "cnb": "alpha"}
 
 
@@ -65,7 +71,8 @@ def fit_cnb(x: Csr, labels: np.ndarray, n_classes: int, alpha: float, live: np.n
 @dataclass
 class LinearFeatures:
     """One sparse path (idf from the documents its members are fitted on) and their CSR rows;
-    class_weight (corpus.class_weights) weighs the SVM member's documents."""
+    labels are class indices (n,) or multi-hot rows (n, k); class_weight
+    (splitting.class_weights) weighs the SVM member's documents."""
     path: SparseNgrams
     x: Csr
     labels: np.ndarray
@@ -76,23 +83,26 @@ class LinearFeatures:
             min_df: int, class_weight: str = "none") -> "LinearFeatures":
         path = SparseNgrams(n_ids, n_classes, n_buckets)
         path.set_idf(document_frequencies(path, ids.cpu()), ids.shape[0], min_df)
-        labels = np.asarray(labels, np.int64)
+        labels = np.asarray(labels, np.int64 if np.ndim(labels) == 1 else np.uint8)
         return cls(path, tfidf_csr(path, ids), labels, class_weights(labels, n_classes, class_weight))
 
     def member(self, name: str, param: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """(table float32 (n_features, k), intercept float32 (k,)) of one linear member."""
         k = self.path.scores.weight.shape[1]
         if name == "svm":
-            return fit_svm(self.x, self.labels, k, C=param, seed=seed, class_weight=self.class_weight)
+            tol = MULTI_LABEL_SVM_TOL if self.labels.ndim == 2 else 1e-2
+            return fit_svm(self.x, self.labels, k, C=param, tol=tol, seed=seed, class_weight=self.class_weight)
         return fit_cnb(self.x, self.labels, k, param, self.path.idf.numpy() > 0), np.zeros(k, np.float32)
 
     def scores(self, ids: torch.Tensor, table: np.ndarray, intercept: np.ndarray) -> np.ndarray:
         return decision(tfidf_csr(self.path, ids), table, intercept)
 
 
-def grid(name: str, fixed: float) -> tuple[float, ...]:
+def grid(name: str, fixed: float, multi_label: bool = False) -> tuple[float, ...]:
     """The values a member's parameter is chosen from: the one given, or its grid."""
-    return (fixed,) if fixed else (SVM_CS if name == "svm" else CNB_ALPHAS)
+    if fixed:
+        return (fixed,)
+    return CNB_ALPHAS if name == "cnb" else MULTI_LABEL_SVM_CS if multi_label else SVM_CS
 
 
 def linear_heldout(features: LinearFeatures, held_ids: torch.Tensor, params: dict[str, tuple[float, ...]],
@@ -133,16 +143,28 @@ class Heldout:
 class Combination:
     weights: dict[str, float]    # member -> a_m
     params: dict[str, float]     # linear member -> its chosen C or alpha
-    heldout_accuracy: float
+    heldout_accuracy: float      # multi-label: micro-F1 of the label sets at the chosen thresholds
     heldout_nll: float
     member_accuracy: dict[str, float]  # each member alone, as it stands, on the same documents
     member_nll: dict[str, float]       # each member alone, its scale fitted, on the same documents
     n_heldout: int
     top_label_map: tuple[float, float] = (1.0, 0.0)  # calibration.py's (a, b), fitted on the same documents
+    thresholds: tuple[float, ...] | None = None      # multi-label: multilabel.choose_thresholds's, the same documents
 
 
-def _accuracy(logits: np.ndarray, y: np.ndarray) -> float:
+def _accuracy(logits: np.ndarray, y: np.ndarray, thresholds=None) -> float:
+    """Accuracy; for multi-hot y, the micro-F1 of the label sets."""
+    if y.ndim == 2:
+        return multilabel.micro_f1(y, multilabel.chosen_mask(logits, thresholds))
     return float((logits.argmax(1) == y).mean())
+
+
+def _loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy: of the softmax for class indices, of each label's sigmoid
+    (one-vs-rest) for multi-hot rows."""
+    if target.dim() == 2:
+        return torch.nn.functional.binary_cross_entropy_with_logits(logits, target)
+    return torch.nn.functional.cross_entropy(logits, target)
 
 
 def fit_weights(scores: list[np.ndarray], y: np.ndarray, max_iter: int = 200) -> tuple[np.ndarray, float]:
@@ -153,13 +175,13 @@ def fit_weights(scores: list[np.ndarray], y: np.ndarray, max_iter: int = 200) ->
     -1.5 on test; bench/RESULTS.md)."""
     s = torch.from_numpy(np.stack(scores))                                  # (m, n, k) float64
     spread = (s - s.mean(dim=2, keepdim=True)).std(dim=(1, 2)).clamp(min=1e-12)
-    target = torch.from_numpy(y)
+    target = torch.from_numpy(y.astype(np.float64) if y.ndim == 2 else y)
     log_a = torch.zeros(s.shape[0], dtype=torch.float64, requires_grad=True)
     opt = torch.optim.LBFGS([log_a], max_iter=max_iter, line_search_fn="strong_wolfe")
     scaled = s / spread[:, None, None]
 
     def loss():
-        return torch.nn.functional.cross_entropy((log_a.exp()[:, None, None] * scaled).sum(0), target)
+        return _loss((log_a.exp()[:, None, None] * scaled).sum(0), target)
 
     def closure():
         opt.zero_grad()
@@ -185,9 +207,12 @@ def choose(heldout: Heldout, members: tuple[str, ...]) -> Combination:
     nll, weights, params = min(fits, key=lambda f: f[0])
     scores = {"net": net, **{m: heldout.stacked((m, params[m])) for m in members}}
     logits = sum(weights[m] * s for m, s in scores.items())
-    return Combination(weights, params, _accuracy(logits, y), nll, {m: _accuracy(s, y) for m, s in scores.items()},
+    multi = y.ndim == 2  # one-vs-rest: thresholds choose the label sets; no top-label map
+    thresholds = tuple(map(float, multilabel.choose_thresholds(logits, y))) if multi else None
+    return Combination(weights, params, _accuracy(logits, y, thresholds), nll,
+                       {m: _accuracy(s, y) for m, s in scores.items()},
                        {m: fit_weights([s], y)[1] for m, s in scores.items()}, len(y),
-                       fit_top_label_map(logits, y))
+                       (1.0, 0.0) if multi else fit_top_label_map(logits, y), thresholds)
 
 
 @torch.no_grad()
@@ -199,7 +224,7 @@ def apply(network: TextCNN, combo: Combination, features: LinearFeatures, n_buck
     its scores go through the combination's top-label map."""
     linear = [m for m in combo.weights if m != "net"]
     model = TextCNN(replace(network.config, svm_buckets=n_buckets if linear else None,
-                            top_label_map=combo.top_label_map if calibrate else None))
+                            top_label_map=combo.top_label_map if calibrate else None, thresholds=combo.thresholds))
     model.load_state_dict(network.state_dict(), strict=False)  # all but the members' path
     model.to(network.out.bias.device).eval()
     a_net = combo.weights.get("net", 0.0)

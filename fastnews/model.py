@@ -117,10 +117,20 @@ class TextCNN(nn.Module):
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         """Calibrated class probabilities (B, n_classes) of logits: softmax, then the
-        config's top-label map (calibration.py), if any."""
+        config's top-label map (calibration.py), if any; a multi-label model's sigmoid."""
+        if self.config.multi_label:
+            return torch.sigmoid(logits.float())
         if self.config.top_label_map is None:
             return torch.softmax(logits.float(), dim=1)
         return calibrated_probabilities(logits.float(), *self.config.top_label_map)
+
+    def chosen(self, logits: torch.Tensor) -> torch.Tensor:
+        """A multi-label model's label sets, bool (B, n_classes): the labels whose logit
+        reaches its threshold (0 without thresholds: probability 0.5), and the top label
+        always (multilabel.chosen_mask is the numpy twin)."""
+        logits = logits.float()
+        thresholds = logits.new_tensor(self.config.thresholds or [0.0] * logits.shape[1])
+        return (logits >= thresholds) | (logits == logits.amax(dim=1, keepdim=True))
 
     def _embed(self, ids: torch.Tensor) -> torch.Tensor:
         """The embedded words (B, T, E); in evaluation (and ONNX export) (B, T, E') with E'

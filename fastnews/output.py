@@ -5,6 +5,12 @@
     Parquet  id, label, score, error (nulls where they do not apply), and labels/scores
              lists with k > 1; needs pyarrow
 
+A multi-label model's rows carry its label set, best first, and their scores:
+
+    JSONL    {"id", "labels": [...], "scores": [...]}, or {"id", "error"}
+    CSV      id,labels,scores,error, labels and scores joined by "|"
+    Parquet  id, labels (list), scores (list), error
+
 With a minimum score (predict --min-score), a document whose top score is below it
 abstains: its label is empty (JSON null), "abstained" is true and "guess" holds the best
 label; CSV and Parquet gain the columns abstained and guess.
@@ -26,15 +32,21 @@ FORMATS = ("jsonl", "csv", "parquet")
 class TextWriter:
     """JSONL or CSV rows to an open text file."""
 
-    def __init__(self, fh, fmt: str, k: int, header: bool = True, abstain: bool = False):
-        self.fh, self.fmt, self.k, self.abstain = fh, fmt, k, abstain
+    def __init__(self, fh, fmt: str, k: int, header: bool = True, abstain: bool = False, multi_label: bool = False):
+        self.fh, self.fmt, self.k, self.abstain, self.multi_label = fh, fmt, k, abstain, multi_label
         if fmt == "csv":
             import csv
             self.csv = csv.writer(fh)
             if header:
-                self.csv.writerow(["id", "label", "score", "error"] + (["abstained", "guess"] if abstain else []))
+                first = ["id", "labels", "scores"] if multi_label else ["id", "label", "score"]
+                self.csv.writerow(first + ["error"] + (["abstained", "guess"] if abstain else []))
 
     def write(self, row: Row) -> None:
+        if self.multi_label and self.fmt != "csv":
+            obj = {"id": row.id, "error": row.error} if row.error is not None else {
+                "id": row.id, "labels": row.labels, "scores": [round(s, 6) for s in row.scores]}
+            self.fh.write(json.dumps(obj, ensure_ascii=False) + "\n")
+            return
         if self.fmt == "csv":
             labels = "" if row.abstained else "|".join(row.labels or [])
             cells = [row.id, labels, "|".join(f"{s:.6f}" for s in row.scores or []), row.error or ""]
@@ -60,23 +72,30 @@ class ParquetWriter:
     """Rows to a Parquet file at path, a row group per 65,536 rows."""
     GROUP = 65536
 
-    def __init__(self, path, k: int, abstain: bool = False):
+    def __init__(self, path, k: int, abstain: bool = False, multi_label: bool = False):
         try:
             import pyarrow as pa
             import pyarrow.parquet as pq
         except ImportError:
             raise OutputError('Parquet output needs pyarrow: pip install pyarrow (or "fastnews[ray]")') from None
-        self.pa, self.k, self.abstain, self.rows = pa, k, abstain, []
-        fields = [("id", pa.string()), ("label", pa.string()), ("score", pa.float64()), ("error", pa.string())]
+        self.pa, self.k, self.abstain, self.multi_label, self.rows = pa, k, abstain, multi_label, []
+        lists = [("labels", pa.list_(pa.string())), ("scores", pa.list_(pa.float64()))]
+        fields = [("id", pa.string())] + (lists if multi_label else [("label", pa.string()), ("score", pa.float64())])
+        fields.append(("error", pa.string()))
         if abstain:
             fields += [("abstained", pa.bool_()), ("guess", pa.string())]
-        if k > 1:
-            fields += [("labels", pa.list_(pa.string())), ("scores", pa.list_(pa.float64()))]
+        if k > 1 and not multi_label:
+            fields += lists
         self.schema = pa.schema(fields)
         self.out = pq.ParquetWriter(str(path), self.schema)
 
     def write(self, row: Row) -> None:
         ok = row.error is None
+        if self.multi_label:
+            self.rows.append({"id": row.id, "labels": row.labels, "scores": row.scores, "error": row.error})
+            if len(self.rows) >= self.GROUP:
+                self._flush()
+            return
         rec = {"id": row.id, "label": row.labels[0] if ok and not row.abstained else None,
                "score": row.scores[0] if ok else None, "error": row.error}
         if self.abstain:
@@ -108,7 +127,8 @@ def output_format(output: str | None, fmt: str | None) -> str:
     return fmt
 
 
-def write_rows(rows: Iterable[Row], output: str | None, fmt: str, k: int, abstain: bool = False) -> tuple[int, int]:
+def write_rows(rows: Iterable[Row], output: str | None, fmt: str, k: int, abstain: bool = False,
+               multi_label: bool = False) -> tuple[int, int]:
     """Write rows to output (atomically: the file appears whole or not at all) or, with
     no output, to stdout -> (rows written, error rows)."""
     n = n_err = 0
@@ -122,13 +142,13 @@ def write_rows(rows: Iterable[Row], output: str | None, fmt: str, k: int, abstai
         writer.close()
 
     if output is None:
-        emit(TextWriter(sys.stdout, fmt, k, abstain=abstain))
+        emit(TextWriter(sys.stdout, fmt, k, abstain=abstain, multi_label=multi_label))
         sys.stdout.flush()
     else:
         with atomic_path(output) as tmp:
             if fmt == "parquet":
-                emit(ParquetWriter(tmp, k, abstain))
+                emit(ParquetWriter(tmp, k, abstain, multi_label))
             else:
                 with open(tmp, "w", encoding="utf-8", newline="") as fh:
-                    emit(TextWriter(fh, fmt, k, abstain=abstain))
+                    emit(TextWriter(fh, fmt, k, abstain=abstain, multi_label=multi_label))
     return n, n_err

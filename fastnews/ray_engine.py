@@ -46,14 +46,16 @@ def _import_ray():
 class _ClassifyBatch:
     """Ray actor: one onnxruntime session for its lifetime, many batches."""
 
-    def __init__(self, model_ref: list, k: int, max_bytes: int | None, threads: int, batch_size: int):
+    def __init__(self, model_ref: list, k: int, max_bytes: int | None, threads: int, batch_size: int,
+                 threshold: float | None):
         import ray
         from fastnews.infer import Classifier, make_session, read_metadata
         # The model's bytes come from the object store once per actor. (Wrapped in a list so
         # that Ray hands over the reference rather than resolving it as an argument.) threads
         # means what it means locally: batches at once, one core each.
         session = make_session(ray.get(model_ref[0]), 1)
-        self.clf = Classifier(session, read_metadata(session), batch_size=batch_size, workers=threads)
+        self.clf = Classifier(session, read_metadata(session), batch_size=batch_size, workers=threads,
+                              threshold=threshold)
         self.k, self.max_bytes = k, max_bytes
 
     def __call__(self, batch: dict) -> dict:
@@ -92,15 +94,15 @@ def _plan(inputs: list[str], max_bytes: int | None, stdin=None) -> Iterator[list
 
 
 def classify_with_ray(clf: Classifier, inputs: list[str], *, k: int = 1, max_bytes: int | None = None,
-                      address: str | None = None, workers: int = 0, stdin=None, progress: bool = False
-                      ) -> Iterator[Row]:
+                      address: str | None = None, workers: int = 0, stdin=None, progress: bool = False,
+                      threshold: float | None = None) -> Iterator[Row]:
     """One Row per input document, in input order, classified by a pool of Ray actors,
     each running a copy of clf (Classifier.load: a bad model fails there, in one line,
     before Ray starts) with its batch size and its workers (cores, one batch on each).
 
     address: None starts a local Ray runtime on this machine's cores; "auto" or
     "ray://host:10001" joins a running cluster. workers: actors in the pool
-    (0 = the cluster's CPUs / clf.workers)."""
+    (0 = the cluster's CPUs / clf.workers). threshold: as Classifier's."""
     ray = _import_ray()
     threads_per_worker, batch_size = clf.workers, clf.batch_size
 
@@ -133,7 +135,7 @@ def classify_with_ray(clf: Classifier, inputs: list[str], *, k: int = 1, max_byt
     ds = ray.data.from_arrow_refs(blocks)
     ds = ds.map_batches(_ClassifyBatch, batch_size=None, batch_format="numpy",
                         compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=threads_per_worker,
-                        fn_constructor_args=([model_ref], k, max_bytes, threads_per_worker, batch_size))
+                        fn_constructor_args=([model_ref], k, max_bytes, threads_per_worker, batch_size, threshold))
     for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
         for doc_id, labels, scores, error in zip(batch["id"], batch["labels"], batch["scores"], batch["error"]):
             if error:

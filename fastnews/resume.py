@@ -67,13 +67,14 @@ class ResumableOutput:
         for doc_id, data in it:
             yield doc_id, data.read(max_bytes) if isinstance(data, FileRef) else data
 
-    def write(self, rows: Iterable[Row], fmt: str, k: int, abstain: bool = False) -> tuple[int, int]:
+    def write(self, rows: Iterable[Row], fmt: str, k: int, abstain: bool = False,
+              multi_label: bool = False) -> tuple[int, int]:
         """Write the rows after the done ones, a journal entry per CHUNK rows; then rename.
         Returns (rows, error rows) of the whole output."""
         if self.rows:
             os.truncate(self.partial, self.bytes)  # drop a chunk that the kill cut short
         with open(self.partial, "a" if self.rows else "w", encoding="utf-8", newline="") as fh:
-            writer = TextWriter(fh, fmt, k, header=self.rows == 0, abstain=abstain)
+            writer = TextWriter(fh, fmt, k, header=self.rows == 0, abstain=abstain, multi_label=multi_label)
             for row in rows:
                 writer.write(row)
                 self.rows += 1

@@ -19,13 +19,35 @@ def class_weights(labels: np.ndarray, n_classes: int, mode: str) -> np.ndarray |
         return None
     if mode != "balanced":
         raise ValueError(f"class weights are none or balanced, not {mode!r}")
+    if labels.ndim == 2:
+        raise CorpusError("--class-weight balanced is for single-label corpora")
     counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
     return len(labels) / (n_classes * np.maximum(counts, 1))
 
 
+def strata(labels: np.ndarray) -> np.ndarray:
+    """One class per document to stratify by: its label, or for a multi-hot row (n, k) its
+    rarest label (so rare labels are spread over the splits first)."""
+    if labels.ndim == 1:
+        return labels
+    counts = labels.sum(axis=0)
+    return np.where(labels > 0, counts[None, :], np.iinfo(np.int64).max).argmin(axis=1)
+
+
+def classes_present(labels: np.ndarray) -> set[int]:
+    """The class indices that some document has."""
+    return set(labels.tolist()) if labels.ndim == 1 else set(np.flatnonzero(labels.sum(axis=0)).tolist())
+
+
+def label_counts(labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """Documents per class, of class indices (n,) or multi-hot rows (n, k)."""
+    return np.bincount(labels, minlength=n_classes) if labels.ndim == 1 else labels.sum(axis=0).astype(np.int64)
+
+
 def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(keep, held_out) indices; each class gives round(fraction * its size) documents,
-    at least one when it has two or more."""
+    """(keep, held_out) indices; each class (strata) gives round(fraction * its size)
+    documents, at least one when it has two or more."""
+    labels = strata(labels)
     rng = np.random.default_rng(seed)
     keep, held = [], []
     for c in np.unique(labels):
@@ -66,13 +88,13 @@ def split_indices(path, split_of: list, labels: np.ndarray, names: list[str], te
     test_idx = np.array([i for i, s in enumerate(split_of) if s == "test"], np.int64)
     if len(train_idx) == 0:
         raise CorpusError(f"{path}: has a test split but no train split")
-    train_classes = set(labels[train_idx].tolist())
-    unseen = sorted(names[c] for c in set(labels[test_idx].tolist()) - train_classes)
-    if unseen:
+    train_classes = classes_present(labels[train_idx])
+    unseen = sorted(names[c] for c in classes_present(labels[test_idx]) - train_classes)
+    if unseen and labels.ndim == 1:
         raise CorpusError(f"{path}: test classes not in train: {', '.join(unseen)}")
     if len(train_classes) < 2:
         raise CorpusError(f"{path}: train split has only one class")
-    if len(train_classes) < len(names):
+    if len(train_classes) < len(names) and labels.ndim == 1:
         raise CorpusError(f"{path}: class {names[min(set(range(len(names))) - train_classes)]!r} has no training documents")
     if not len(test_idx):  # a val file and no test split: the test split is held out of the rest
         rest = np.array([i for i, s in enumerate(split_of) if s == "train"], np.int64)

@@ -6,7 +6,9 @@ one that any onnxruntime, in any language, feeds with raw strings:
     text           string [batch]        the decoded document, header block and all
     logits         float32 [batch, n_classes]
     probabilities  float32 [batch, n_classes]
+    chosen         bool [batch, n_classes]  multi-label models: each document's label set
     label          string [batch]        the arg-max class name
+    label_names    string [n_classes]    multi-label models: the names of chosen's columns
 
 Only stock onnxruntime operators (no onnxruntime-extensions):
 
@@ -144,6 +146,9 @@ def add_text_input(ids_proto: onnx.ModelProto, tokenizer: Tokenizer, labels: lis
     best = tail.op("ArgMax", logits, axis=1, keepdims=0)
     tail.op("LabelEncoder", best, domain="ai.onnx.ml", keys_int64s=list(range(len(labels))), values_strings=labels,
             default_string="", out="label")
+    multi_label = "chosen" in [o.name for o in g.output]
+    if multi_label:  # the names of chosen's columns: onnxruntime-node cannot read the metadata
+        tail.op("Identity", tail.const(labels, str), out="label_names")
     body = list(g.node)
     del g.node[:], g.input[:]
     g.node.extend(head.nodes + body + tail.nodes)
@@ -152,6 +157,8 @@ def add_text_input(ids_proto: onnx.ModelProto, tokenizer: Tokenizer, labels: lis
     if not has_probabilities:
         g.output.append(helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", len(labels)]))
     g.output.append(helper.make_tensor_value_info("label", TensorProto.STRING, ["batch"]))
+    if multi_label:
+        g.output.append(helper.make_tensor_value_info("label_names", TensorProto.STRING, [len(labels)]))
     _opsets(proto)
     return proto
 
@@ -194,22 +201,29 @@ def sample_texts(vocab: list[str], n: int = 200, seed: int = 0) -> list[str]:
 def text_parity_check(text_bytes: bytes, ids_bytes: bytes, tokenizer: Tokenizer, labels: list[str],
                       keep_headers: bool, atol: float) -> dict:
     """The text graph against the ids graph fed by the numba tokenizer, on sample_texts,
-    all in one batch and in batches of 16: logits within atol and the same labels as the
-    ids graph's argmax. Raises ValueError naming the first text that differs."""
+    all in one batch and in batches of 16: logits within atol, the same labels as the ids
+    graph's argmax and, for a multi-label model, the same label sets. Raises ParityError
+    naming the first text that differs."""
     from fastnews.corpus import strip_headers
     from fastnews.infer import make_session
     texts = sample_texts(tokenizer.vocab)
     enc = tokenizer.encode([t if keep_headers else strip_headers(t) for t in texts])
     width = max(tokenizer.config.min_len, int(enc.lengths.max()))
-    ref = make_session(ids_bytes).run(["logits"], {"ids": enc.ids[:, :width].astype(np.int64)})[0]
+    ids_session = make_session(ids_bytes)
+    sets = ["chosen"] if "chosen" in [o.name for o in ids_session.get_outputs()] else []  # multi-label
+    ref, *ref_sets = ids_session.run(["logits", *sets], {"ids": enc.ids[:, :width].astype(np.int64)})
     session = make_session(text_bytes)
     worst = 0.0
     for size in (len(texts), 16):
         for i in range(0, len(texts), size):
-            logits, _, label = session.run(None, {"text": np.array(texts[i:i + size], dtype=object)})
+            logits, label, *chosen = session.run(["logits", "label", *sets],
+                                                 {"text": np.array(texts[i:i + size], dtype=object)})
             diff = np.abs(logits - ref[i:i + size]).max(1)
             want = [labels[c] for c in ref[i:i + size].argmax(1)]
-            bad = np.flatnonzero((diff > atol) | (np.asarray(label.tolist()) != np.asarray(want)))
+            bad = (diff > atol) | (np.asarray(label.tolist()) != np.asarray(want))
+            if sets:
+                bad |= (chosen[0] != ref_sets[0][i:i + size]).any(1)
+            bad = np.flatnonzero(bad)
             if bad.size:
                 j = i + int(bad[0])
                 raise ParityError(f"text graph differs from the tokenizer + ids graph on sample text {j} "

@@ -32,22 +32,22 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fastnews import __version__, crossfit
+from fastnews import __version__
 from fastnews.atomic import remove_stale_temporaries, write_text
 from fastnews.batching import bucketed_batches
-from fastnews.calibration import calibration_report, softmax
 from fastnews.checkpoint import (RUN_FORMAT, Split, autocast, load_checkpoint, predict_logits, rng_state, save,
                                  set_rng_state, snapshot)
 from fastnews.config import TrainConfig
 from fastnews.errors import TrainError
 from fastnews.corpus import Corpus, Splits, default_corpus_path, load_corpus
-from fastnews.splitting import class_weights, validation_split
+from fastnews.artifact import corpus_options
+from fastnews.splitting import class_weights, label_counts, validation_split
 from fastnews.distributed import World, resolve_device, shutdown, world_from_env
 from fastnews.distributed import init as join_world
 from fastnews.glove import GloveStore
 from fastnews.glove import load as load_glove
-from fastnews.metrics import plot_confusion, plot_curves, report
-from fastnews.model import TextCNN, calibrated_probabilities
+from fastnews.finish import finish
+from fastnews.model import TextCNN
 from fastnews.sparse import document_frequencies
 from fastnews.tokenize import N_SPECIAL, Tokenizer, TokenizerConfig
 
@@ -131,7 +131,7 @@ def train(cfg: TrainConfig, resume: str | os.PathLike | None = None, progress: b
         s.log(f"interrupted; the last finished epoch is saved. Continue with: fastnews train --resume {s.run_dir}")
         raise
     s.model.load_state_dict(state.best_state)
-    metrics = finish(s, state, splits, glove) if s.world.is_main else s.world.broadcast(None)
+    metrics = finish(s, state, splits, glove, fit_fold) if s.world.is_main else s.world.broadcast(None)
     shutdown(s.world)
     return RunResult(s.run_dir, metrics)
 
@@ -166,11 +166,13 @@ def setup(cfg: TrainConfig, resume, log) -> _Session:
 
 def prepare_data(cfg: TrainConfig, log=print) -> Splits:
     path = cfg.data or str(default_corpus_path())
-    splits = load_corpus(path, keep_headers=cfg.keep_headers, test_fraction=cfg.test_fraction, seed=cfg.seed,
-                         text_column=cfg.text_column, label_column=cfg.label_column, test=cfg.test, val=cfg.val)
-    counts = np.bincount(splits.train.labels, minlength=len(splits.train.label_names))
+    splits = load_corpus(path, **corpus_options(asdict(cfg)))
+    counts = label_counts(splits.train.labels, len(splits.train.label_names))
+    kind = "classes"
+    if splits.train.multi_label:
+        kind = f"labels ({splits.train.labels.sum() / len(splits.train):.2f} per document: multi-label, one-vs-rest)"
     log(f"corpus {splits.source}: {len(splits.train)} train, {len(splits.test)} test "
-        f"({splits.test_from}), {len(counts)} classes of {counts.min()}-{counts.max()} training documents")
+        f"({splits.test_from}), {len(counts)} {kind} of {counts.min()}-{counts.max()} training documents")
     for note in splits.notes:
         log(f"warning: {note}")
     return splits
@@ -206,7 +208,8 @@ def build_model(s: _Session, glove: GloveStore):
     cfg = s.cfg
     matrix, s.n_found = glove.embedding_matrix(s.tok.table, N_SPECIAL, seed=cfg.seed)
     s.log(f"{s.n_found} of {len(s.tok.vocab)} words found in GloVe ({s.n_found / max(1, len(s.tok.vocab)):.1%})")
-    s.model = model = TextCNN(cfg.model_config(s.tok.n_ids, len(s.names), glove.dim))
+    multi = s.data["train"].labels.dim() == 2
+    s.model = model = TextCNN(cfg.model_config(s.tok.n_ids, len(s.names), glove.dim, multi_label=multi))
     weights = class_weights(s.data["train"].labels.cpu().numpy(), len(s.names), cfg.class_weight)
     s.class_weight = None if weights is None else torch.tensor(weights, dtype=torch.float32, device=s.device)
     model.load_embeddings(matrix, trainable=not cfg.freeze_embeddings)
@@ -264,8 +267,11 @@ def train_epoch(s: _Session, step_model, opt, sched, np_rng, epoch: int, progres
         sel = torch.from_numpy(idx).to(s.device, non_blocking=True)
         x, y = train.ids[sel, :int(train.lengths[idx].max())], train.labels[sel]  # (b, width), (b,)
         with autocast(s.device):
-            shard_loss = F.cross_entropy(step_model(x).float(), y, weight=s.class_weight,
-                                         label_smoothing=cfg.label_smoothing, reduction="sum") * weight
+            if y.dim() == 2:  # multi-label: one-vs-rest, the labels' binary cross-entropies summed
+                shard_loss = F.binary_cross_entropy_with_logits(step_model(x).float(), y, reduction="sum") * weight
+            else:
+                shard_loss = F.cross_entropy(step_model(x).float(), y, weight=s.class_weight,
+                                             label_smoothing=cfg.label_smoothing, reduction="sum") * weight
         # The global batch's mean loss, once DDP averages the ranks' gradients.
         loss = shard_loss * (world.size / len(batch))
         opt.zero_grad(set_to_none=True)
@@ -311,14 +317,14 @@ def fit_fold(s: _Session, glove: GloveStore, fit_part: Corpus, held_part: Corpus
 
 
 def record_epoch(s: _Session, state: _Progress, epoch: int, loss_sum: torch.Tensor, seconds: float) -> None:
-    """Validation accuracy (sharded like training, counts summed across ranks), the
-    history row, and the best weights so far (written to model.pt when they improve)."""
+    """Validation accuracy, or a multi-label model's micro-F1 at probability 0.5 (sharded
+    like training, counts summed across ranks), the history row, and the best weights so far
+    (written to model.pt when they improve)."""
     world, val = s.world, s.data["val"]
     n_train, n_val = s.data["train"].ids.shape[0], val.ids.shape[0]
     mine = val.rows(np.arange(world.rank, n_val, world.size))
-    right = (torch.from_numpy(predict_logits(s.model, mine).argmax(1)).to(s.device) == mine.labels).sum()
-    totals = world.all_sum(torch.stack([loss_sum.float(), right.float()]))
-    train_loss, val_acc = float(totals[0]) / n_train, float(totals[1]) / n_val
+    totals = world.all_sum(torch.stack([loss_sum.float(), *_val_counts(s.model, mine).to(s.device)]))
+    train_loss, val_acc = float(totals[0]) / n_train, float(totals[1]) / max(1.0, float(totals[2]))
     state.history.append({"epoch": epoch, "train_loss": train_loss, "val_accuracy": val_acc,
                           "seconds": seconds, "docs_per_s": n_train / seconds})
     improved = val_acc > state.best["val_accuracy"]
@@ -327,7 +333,8 @@ def record_epoch(s: _Session, state: _Progress, epoch: int, loss_sum: torch.Tens
         state.best_state = snapshot(s.model)
         if world.is_main and s.run_dir is not None:
             save({**s.header(), "state_dict": state.best_state, "epoch": epoch}, s.run_dir / "model.pt")
-    s.log(f"epoch {epoch:2d}  loss {train_loss:.4f}  val acc {val_acc:.4f}{' *' if improved else '  '} "
+    s.log(f"epoch {epoch:2d}  loss {train_loss:.4f}  val {'micro-F1' if s.model.config.multi_label else 'acc'} "
+          f"{val_acc:.4f}{' *' if improved else '  '} "
           f"{seconds:6.1f}s  {n_train / seconds:7.0f} docs/s")
 
 
@@ -341,44 +348,19 @@ def save_checkpoint(s: _Session, state: _Progress, opt, sched, np_rng, epoch: in
              s.run_dir / "checkpoint.pt")
 
 
-def finish(s: _Session, state: _Progress, splits: Splits, glove: GloveStore) -> dict:
-    """Rank 0: add the linear members, score the final model on test, write metrics.json,
-    model.pt and the plots."""
-    combo = crossfit.add_members(s, state, splits, glove, fit_fold)
-    test_logits = predict_logits(s.model, s.data["test"])
-    rep = report(splits.test.labels, test_logits.argmax(1), s.names)
-    shipped = calibration_report(s.model.probabilities(torch.from_numpy(test_logits)).numpy(), splits.test.labels)
-    mapped = calibrated_probabilities(torch.from_numpy(test_logits), *combo["top_label_map"]).numpy()
-    ece = {"test_ece_softmax": calibration_report(softmax(test_logits), splits.test.labels)["ece"],
-           "test_ece_top_label": calibration_report(mapped, splits.test.labels)["ece"]}
-    history, best = state.history, state.best
-    train_seconds = sum(h["seconds"] for h in history) + combo["seconds"]
-    metrics = {
-        "fastnews_version": __version__, "device": str(s.device), "torch": str(torch.__version__),
-        "threads": torch.get_num_threads(), "processes": s.world.size, "corpus": splits.source,
-        "test_from": splits.test_from, "n_train": s.data["train"].ids.shape[0], "n_val": s.data["val"].ids.shape[0],
-        "n_test": len(splits.test), "vocab_size": len(s.tok.vocab), "n_found_in_glove": s.n_found,
-        "glove": glove.meta.get("package") or glove.meta.get("source"),
-        "epochs_run": len(history), "best_epoch": best["epoch"], "best_val_accuracy": best["val_accuracy"],
-        "train_seconds": train_seconds, "docs_per_s": sum(h["docs_per_s"] for h in history) / max(1, len(history)),
-        "test_accuracy": rep["accuracy"], "test_macro_f1": rep["macro_f1"], "combination": combo,
-        "test_ece": shipped["ece"], "test_brier": shipped["brier"], **ece,
-        "history": history, "test_per_class": rep["per_class"],
-    }
-    write_text(s.run_dir / "metrics.json", json.dumps(metrics, indent=1))
-    save({**s.header(), "state_dict": state.best_state, "epoch": best["epoch"], "metrics": _summary(metrics)},
-         s.run_dir / "model.pt")
-    plot_confusion(rep["confusion"], s.names, s.run_dir / "confusion.png", title=f"test accuracy {rep['accuracy']:.3f}")
-    plot_curves(history, s.run_dir / "curves.png")
-    s.log(f"test accuracy {rep['accuracy']:.4f}  macro-F1 {rep['macro_f1']:.4f}  ECE {shipped['ece']:.4f} "
-          f"(softmax {ece['test_ece_softmax']:.4f}, top-label map {ece['test_ece_top_label']:.4f})  "
-          f"(best epoch {best['epoch']}, {train_seconds:.0f}s of training)")
-    s.world.broadcast(metrics)
-    return metrics
-
-
 # ---------------------------------------------------------------------------
 # Helpers.
+
+
+def _val_counts(model: TextCNN, split: Split) -> torch.Tensor:
+    """float (2,): right and all for accuracy; for a multi-label model, twice the true
+    labels chosen, and the labels chosen plus those true (micro-F1 = the ratio)."""
+    logits = torch.from_numpy(predict_logits(model, split))
+    truth = split.labels.cpu()
+    if truth.dim() == 2:
+        chosen = model.chosen(logits).float()
+        return torch.stack([2 * (chosen * truth).sum(), chosen.sum() + truth.sum()])
+    return torch.tensor([float((logits.argmax(1) == truth).sum()), float(len(truth))])
 
 
 def _lr_lambda(total_steps: int, warmup: int):
@@ -389,8 +371,3 @@ def _lr_lambda(total_steps: int, warmup: int):
         progress = (step - warmup) / max(1, total_steps - warmup)
         return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
     return f
-
-
-def _summary(metrics: dict) -> dict:
-    """The scalar metrics, for the model file and the ONNX metadata."""
-    return {k: v for k, v in metrics.items() if isinstance(v, (int, float, str))}

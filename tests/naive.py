@@ -86,9 +86,10 @@ def tfidf_scores(ids, n_ids, n_buckets, idf, table):
     return [sum(w / norm * table[f][k] for f, w in weights.items()) for k in range(n_classes)]
 
 
-def dcd_squared_hinge(indptr, indices, data, labels, order, n_features, n_classes, costs, tol, max_epochs):
+def dcd_squared_hinge(indptr, indices, data, positive, order, n_features, n_classes, costs, tol, max_epochs):
     """linear_svm's dual coordinate descent in plain Python: w float64 (n_classes, n_features + 1),
-    the last column the intercepts; costs[i] is document i's C."""
+    the last column the intercepts; positive[i][c] says document i is of class c; costs[i] is
+    document i's C."""
     w = np.zeros((n_classes, n_features + 1))
     diag = [0.5 / c for c in costs]
     q = [sum(v * v for v in data[indptr[i]:indptr[i + 1]]) + 1.0 + diag[i] for i in range(len(indptr) - 1)]
@@ -97,7 +98,7 @@ def dcd_squared_hinge(indptr, indices, data, labels, order, n_features, n_classe
         for _ in range(max_epochs):
             lo, hi = np.inf, -np.inf
             for i in order:
-                y = 1.0 if labels[i] == c else -1.0
+                y = 1.0 if positive[i][c] else -1.0
                 dot = w[c, n_features]
                 for j in range(indptr[i], indptr[i + 1]):
                     dot += w[c, indices[j]] * data[j]
@@ -166,3 +167,35 @@ def expected_calibration_error(confidence, right, bins=15):
             gap = sum(r for _, r in members) / len(members) - sum(c for c, _ in members) / len(members)
             total += len(members) / len(confidence) * abs(gap)
     return total
+
+
+def chosen_sets(logits, thresholds):
+    """multilabel.chosen_mask written plainly: each row's labels at or above their
+    threshold, and its top label."""
+    out = []
+    for row in logits:
+        top = max(row)
+        out.append([j for j, v in enumerate(row) if v >= thresholds[j] or v == top])
+    return out
+
+
+def multilabel_figures(truth_sets, predicted_sets, n_labels):
+    """micro-, macro- (over labels in either), samples-F1, subset accuracy and Hamming loss
+    of label sets, from their definitions."""
+    tp = [0] * n_labels
+    fp = [0] * n_labels
+    fn = [0] * n_labels
+    samples, exact, wrong = [], 0, 0
+    for t, p in zip(truth_sets, predicted_sets):
+        t, p = set(t), set(p)
+        for j in range(n_labels):
+            tp[j] += j in t and j in p
+            fp[j] += j in p and j not in t
+            fn[j] += j in t and j not in p
+        samples.append(2 * len(t & p) / (len(t) + len(p)) if t or p else 1.0)
+        exact += t == p
+        wrong += len(t ^ p)
+    f1 = [2 * tp[j] / (2 * tp[j] + fp[j] + fn[j]) for j in range(n_labels) if tp[j] + fp[j] + fn[j]]
+    n = len(truth_sets)
+    return {"micro_f1": 2 * sum(tp) / (2 * sum(tp) + sum(fp) + sum(fn)), "macro_f1": sum(f1) / len(f1),
+            "samples_f1": sum(samples) / n, "subset_accuracy": exact / n, "hamming_loss": wrong / (n * n_labels)}

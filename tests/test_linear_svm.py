@@ -30,12 +30,18 @@ def _primal(x: Csr, labels, w, b, C):
         np.broadcast_to(np.asarray(C, np.float64), labels.shape)[:, None] * np.maximum(0, 1 - y * m) ** 2).sum(0)
 
 
-@pytest.mark.parametrize("C, weighted", [(0.1, False), (1.0, False), (1.0, True)])
-def test_kernel_matches_the_python_twin(C, weighted):
+@pytest.mark.parametrize("C, weighted, multi", [(0.1, False, False), (1.0, False, False), (1.0, True, False),
+                                               (1.0, False, True)])
+def test_kernel_matches_the_python_twin(C, weighted, multi):
+    """One class per document, or (multi) label sets: each document also has a second,
+    random label about a third of the time."""
     x, labels = _problem()
     order = np.random.default_rng(1).permutation(len(labels))
     costs = C * (np.array([0.5, 1.0, 3.0])[labels] if weighted else np.ones(len(labels)))
-    args = (x.indptr, x.indices, x.data, labels, order, x.n_features, 3, costs, 1e-3, 50)
+    positive = (labels[:, None] == np.arange(3)).astype(np.uint8)
+    if multi:
+        positive[np.random.default_rng(2).random((len(labels), 3)) < 0.3] = 1
+    args = (x.indptr, x.indices, x.data, positive, order, x.n_features, 3, costs, 1e-3, 50)
     np.testing.assert_allclose(_dcd_squared_hinge(*args), naive.dcd_squared_hinge(*args), rtol=1e-10, atol=1e-12)
 
 

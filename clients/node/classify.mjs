@@ -6,7 +6,9 @@
 //   node classify.mjs MODEL.text.onnx FILE_OR_FOLDER... > predictions.jsonl
 //
 // One JSON row per document, in the order `fastnews predict` reads them (folders
-// recursively, sorted, dotfiles skipped): {"id", "label", "score"} or {"id", "error"}.
+// recursively, sorted, dotfiles skipped): {"id", "label", "score"} or {"id", "error"};
+// for a multi-label model (its graph has a `chosen` output) {"id", "labels", "scores"}:
+// the label set the graph chose, best first.
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -67,11 +69,18 @@ async function classify(modelPath, texts) {
     const probs = out.probabilities.data;
     const k = out.probabilities.dims[1];
     idx.forEach((j, row) => {
-      labels[j] = out.label.data[row];
-      scores[j] = Math.max(...probs.subarray(row * k, (row + 1) * k));
+      const p = probs.subarray(row * k, (row + 1) * k);
+      if (out.chosen) {
+        const set = [...p.keys()].filter((c) => out.chosen.data[row * k + c]).sort((a, b) => p[b] - p[a] || a - b);
+        labels[j] = set.map((c) => out.label_names.data[c]);
+        scores[j] = set.map((c) => p[c]);
+      } else {
+        labels[j] = out.label.data[row];
+        scores[j] = Math.max(...p);
+      }
     });
   }
-  return { labels, scores };
+  return { labels, scores, multi: session.outputNames.includes('chosen') };
 }
 
 async function main(argv) {
@@ -83,10 +92,11 @@ async function main(argv) {
   const rows = [];
   for (const [id, path] of documents(inputs)) rows.push({ id, ...read(path) });
   const ok = rows.filter((r) => r.text !== undefined);
-  const { labels, scores } = await classify(model, ok.map((r) => r.text));
-  ok.forEach((r, i) => Object.assign(r, { label: labels[i], score: scores[i] }));
-  const lines = rows.map(({ id, label, score, error }) =>
-    JSON.stringify(error === undefined ? { id, label, score } : { id, error }));
+  const { labels, scores, multi } = await classify(model, ok.map((r) => r.text));
+  ok.forEach((r, i) => Object.assign(r, multi ? { labels: labels[i], scores: scores[i] }
+    : { label: labels[i], score: scores[i] }));
+  const lines = rows.map(({ id, text, error, ...answer }) =>
+    JSON.stringify(error === undefined ? { id, ...answer } : { id, error }));
   process.stdout.write(lines.join('\n') + (lines.length ? '\n' : ''));
   return rows.some((r) => r.error !== undefined) ? 3 : 0;
 }
