@@ -138,7 +138,7 @@ class TrainConfig:
                                     "score fitted on the same documents (calibration.py; it did not transfer to "
                                     "every test split, bench/RESULTS.md)", "model", choices=["none", "top-label"])
     folds: int = _opt(5, "held-out chunks of train (cross-fitting) for choosing the combination when the val split "
-                         "has under 1,000 documents; 1 = the val split only", "model")
+                         "has under 1,000 documents (multi-label: at most 3); 1 = the val split only", "model")
     epochs: int = _opt(8, "passes over train, at most", "optimisation")
     batch_size: int = _opt(64, "documents per step (the global batch under DDP)", "optimisation")
     lr: float = _opt(2e-3, "AdamW learning rate of the convolutions and the output layer", "optimisation")

@@ -23,12 +23,18 @@ from fastnews.corpus import Splits
 from fastnews.splitting import stratified_split
 
 SMALL_VAL = 1000
+# A multi-label chunk costs a network and a binary SVM per label: Reuters (90 labels) took
+# 5.7 minutes with 5 chunks; with 3, its thresholds rest on 2,316 held-out documents (bench/RESULTS.md).
+MULTI_LABEL_FOLDS = 3
 
 
-def n_chunks(n_val: int, folds: int, distributed: bool) -> int:
-    """How many held-out chunks to use: folds for a small validation split, else 1. Under
-    DDP only the validation split (the extra networks would train on rank 0 alone)."""
-    return 1 if distributed or n_val >= SMALL_VAL else max(1, folds)
+def n_chunks(n_val: int, folds: int, distributed: bool, multi_label: bool = False) -> int:
+    """How many held-out chunks to use: folds (at most MULTI_LABEL_FOLDS for a multi-label
+    corpus) for a small validation split, else 1. Under DDP only the validation split (the
+    extra networks would train on rank 0 alone)."""
+    if distributed or n_val >= SMALL_VAL:
+        return 1
+    return max(1, min(folds, MULTI_LABEL_FOLDS) if multi_label else folds)
 
 
 def extra_chunks(labels: np.ndarray, val_idx: np.ndarray, n: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -57,8 +63,8 @@ def add_members(s, state, splits: Splits, glove, fit_fold) -> dict:
     if splits.train.multi_label and "cnb" in linear:  # its scores rank classes against each other: no one-vs-rest
         s.log("multi-label: the cnb member is single-label only; left out")
         linear = tuple(m for m in linear if m != "cnb")
-    params = {m: members.grid(m, cfg.svm_c if m == "svm" else cfg.cnb_alpha, splits.train.multi_label) for m in linear}
-    chunks = n_chunks(len(s.val_index), cfg.folds, s.world.enabled)
+    params = {m: members.grid(m, cfg.svm_c if m == "svm" else cfg.cnb_alpha) for m in linear}
+    chunks = n_chunks(len(s.val_index), cfg.folds, s.world.enabled, splits.train.multi_label)
     s.log(f"choosing the combination of the network and {', '.join(linear) or 'no linear member'} on "
           f"{chunks} held-out chunk{'s' if chunks > 1 else ''} of train")
     heldout = members.Heldout()

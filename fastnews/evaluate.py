@@ -19,6 +19,7 @@ from pathlib import Path
 from fastnews import metrics, multilabel
 from fastnews.artifact import corpus_options
 from fastnews.corpus import default_corpus_path, load_corpus
+from fastnews.errors import UsageError
 from fastnews.metrics import plot_calibration, plot_confusion, score
 from fastnews.splitting import label_counts
 
@@ -49,6 +50,8 @@ def evaluate(model: str | os.PathLike, data: str | None = None, split: str = "te
             log(f"skipped {doc_id}: {reason}")
     part = splits.test if split == "test" else splits.train
     if part.multi_label:
+        if confusion or min_score is not None:
+            raise UsageError("--confusion and --min-score are for single-label models")
         rep = multilabel.score(outputs_of, labels, part.texts, part.label_lists(), thresholds)
         rep["skipped"] = len(splits.skipped)
         if plot:

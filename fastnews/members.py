@@ -41,10 +41,8 @@ from fastnews.sparse import SparseNgrams, document_frequencies
 
 SVM_CS = (0.1, 0.3, 1.0, 3.0)
 CNB_ALPHAS = (0.1, 0.3, 1.0)
-# Multi-label: a fit is one binary SVM per label (90 on Reuters), so the grid is the two
-# values that fitted Reuters best alone, and the tolerance LIBLINEAR's default for this
-# solver: at 1e-2 one fit took 33 s, at 0.1 6 s, for 0.4 point of micro-F1 alone (bench/RESULTS.md).
-MULTI_LABEL_SVM_CS = (1.0, 3.0)
+# Multi-label: a fit is one binary SVM per label (90 on Reuters), so its tolerance is
+# LIBLINEAR's default for this solver: at 1e-2 a Reuters fit took 33 s, at 0.1 6 s (bench/RESULTS.md).
 MULTI_LABEL_SVM_TOL = 0.1
 PARAM = {"svm": "C", "cnb": "alpha"}
 
@@ -98,11 +96,9 @@ class LinearFeatures:
         return decision(tfidf_csr(self.path, ids), table, intercept)
 
 
-def grid(name: str, fixed: float, multi_label: bool = False) -> tuple[float, ...]:
+def grid(name: str, fixed: float) -> tuple[float, ...]:
     """The values a member's parameter is chosen from: the one given, or its grid."""
-    if fixed:
-        return (fixed,)
-    return CNB_ALPHAS if name == "cnb" else MULTI_LABEL_SVM_CS if multi_label else SVM_CS
+    return (fixed,) if fixed else (SVM_CS if name == "svm" else CNB_ALPHAS)
 
 
 def linear_heldout(features: LinearFeatures, held_ids: torch.Tensor, params: dict[str, tuple[float, ...]],
@@ -225,7 +221,9 @@ def apply(network: TextCNN, combo: Combination, features: LinearFeatures, n_buck
     linear = [m for m in combo.weights if m != "net"]
     model = TextCNN(replace(network.config, svm_buckets=n_buckets if linear else None,
                             top_label_map=combo.top_label_map if calibrate else None, thresholds=combo.thresholds))
-    model.load_state_dict(network.state_dict(), strict=False)  # all but the members' path
+    missing, unexpected = model.load_state_dict(network.state_dict(), strict=False)
+    if unexpected or any(not k.startswith("svm.") for k in missing):  # all but the members' path, or a bug
+        raise RuntimeError(f"the final model's weights do not fit: missing {missing}, unexpected {unexpected}")
     model.to(network.out.bias.device).eval()
     a_net = combo.weights.get("net", 0.0)
     model.out.weight.mul_(a_net)
