@@ -33,7 +33,8 @@ from typing import Iterator
 import numpy as np
 
 from fastnews.errors import CorpusError
-from fastnews.splitting import classes_present, label_counts, split_indices
+from fastnews.labels import classes_present, is_multi_label, label_array, label_counts
+from fastnews.splitting import split_indices
 from fastnews.tables import LABEL_PREFIX, TABLE_SUFFIXES, is_fasttext, read_table
 
 NEWS20_URL = "https://ndownloader.figshare.com/files/5975967"
@@ -286,7 +287,7 @@ def load_corpus(path: str | os.PathLike, keep_headers: bool = False, test_fracti
     names = sorted({label for r in records for label in r[1]})
     if len(names) < 2:
         raise CorpusError(f"{path}: found only one class ({names[0]!r}); a classifier needs at least two")
-    full = Corpus(texts, _label_array(records, names, _is_multi_label(records, listed, label_mode)), names,
+    full = Corpus(texts, label_array(records, names, is_multi_label(records, listed, label_mode)), names,
                   [r[2] for r in records])
     how = "test file" if test else "split column" if path.name.lower().endswith(TABLE_SUFFIXES) else "split folder"
     train_idx, test_idx, how = split_indices(path, [r[0] for r in records], full.labels, names, test_fraction, seed,
@@ -299,26 +300,6 @@ def load_corpus(path: str | os.PathLike, keep_headers: bool = False, test_fracti
         _drop_unseen_labels(splits)
     notes.extend(_warnings(splits))
     return splits
-
-
-def _is_multi_label(records: list[tuple], listed: bool, label_mode: str) -> bool:
-    """Whether the corpus is multi-label: label_mode, or in "auto" a document with several
-    labels or labels given as lists."""
-    several = next((r for r in records if len(r[1]) > 1), None)
-    if label_mode == "single" and several is not None:
-        raise CorpusError(f"{several[2]}: {len(several[1])} labels, but the label mode is single")
-    return label_mode == "multi" or (label_mode == "auto" and (listed or several is not None))
-
-
-def _label_array(records: list[tuple], names: list[str], multi: bool) -> np.ndarray:
-    """Class indices int64 (n,), or multi-hot rows uint8 (n, len(names))."""
-    label_of = {n: i for i, n in enumerate(names)}
-    if not multi:
-        return np.array([label_of[r[1][0]] for r in records], np.int64)
-    out = np.zeros((len(records), len(names)), np.uint8)
-    for i, r in enumerate(records):
-        out[i, [label_of[label] for label in r[1]]] = 1
-    return out
 
 
 def _drop_unseen_labels(splits: Splits) -> None:

@@ -21,7 +21,7 @@ from fastnews.artifact import corpus_options
 from fastnews.corpus import default_corpus_path, load_corpus
 from fastnews.errors import UsageError
 from fastnews.metrics import plot_calibration, plot_confusion, score
-from fastnews.splitting import label_counts
+from fastnews.labels import label_counts
 
 
 def evaluate(model: str | os.PathLike, data: str | None = None, split: str = "test", batch_size: int = 64,

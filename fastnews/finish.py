@@ -20,7 +20,7 @@ from fastnews.checkpoint import predict_logits, save
 from fastnews.corpus import Splits
 from fastnews.metrics import plot_confusion, plot_curves, report
 from fastnews.model import TextCNN, calibrated_probabilities
-from fastnews.splitting import label_counts
+from fastnews.labels import label_counts
 
 
 def finish(s, state, splits: Splits, glove, fit_fold) -> dict:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from fastnews.errors import CorpusError
+from fastnews.labels import classes_present, strata
 
 
 def class_weights(labels: np.ndarray, n_classes: int, mode: str) -> np.ndarray | None:
@@ -23,25 +24,6 @@ def class_weights(labels: np.ndarray, n_classes: int, mode: str) -> np.ndarray |
         raise CorpusError("--class-weight balanced is for single-label corpora")
     counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
     return len(labels) / (n_classes * np.maximum(counts, 1))
-
-
-def strata(labels: np.ndarray) -> np.ndarray:
-    """One class per document to stratify by: its label, or for a multi-hot row (n, k) its
-    rarest label (so rare labels are spread over the splits first)."""
-    if labels.ndim == 1:
-        return labels
-    counts = labels.sum(axis=0)
-    return np.where(labels > 0, counts[None, :], np.iinfo(np.int64).max).argmin(axis=1)
-
-
-def classes_present(labels: np.ndarray) -> set[int]:
-    """The class indices that some document has."""
-    return set(labels.tolist()) if labels.ndim == 1 else set(np.flatnonzero(labels.sum(axis=0)).tolist())
-
-
-def label_counts(labels: np.ndarray, n_classes: int) -> np.ndarray:
-    """Documents per class, of class indices (n,) or multi-hot rows (n, k)."""
-    return np.bincount(labels, minlength=n_classes) if labels.ndim == 1 else labels.sum(axis=0).astype(np.int64)
 
 
 def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

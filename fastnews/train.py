@@ -41,7 +41,8 @@ from fastnews.config import TrainConfig
 from fastnews.errors import TrainError
 from fastnews.corpus import Corpus, Splits, default_corpus_path, load_corpus
 from fastnews.artifact import corpus_options
-from fastnews.splitting import class_weights, label_counts, validation_split
+from fastnews.labels import label_counts
+from fastnews.splitting import class_weights, validation_split
 from fastnews.distributed import World, resolve_device, shutdown, world_from_env
 from fastnews.distributed import init as join_world
 from fastnews.glove import GloveStore
