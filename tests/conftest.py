@@ -1,4 +1,6 @@
 import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -87,3 +89,16 @@ def small_onnx(small_run):
     return export(small_run / "run", small_run / "small.onnx", log=lambda *a: None).path
 
 
+
+
+@pytest.fixture(scope="session")
+def node_client():
+    """clients/node/classify.mjs, its onnxruntime-node installed from npm; skips without node."""
+    client = ROOT / "clients" / "node"
+    if not (shutil.which("node") and shutil.which("npm")):
+        pytest.skip("node and npm are not installed: the Node.js client is not checked")
+    if not (client / "node_modules" / "onnxruntime-node").is_dir():
+        # --ignore-scripts: the package's install script fetches GPU binaries; the CPU ones ship in it.
+        subprocess.run(["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"], cwd=client, check=True,
+                       capture_output=True)
+    return client / "classify.mjs"

@@ -3,7 +3,6 @@ train briefly -> export (parity checked) -> predict a folder -> evaluate both ba
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -167,21 +166,12 @@ def test_python_verbs_give_what_fastnews_predict_gives(exported, local_predictio
         assert [ls[0] for ls in labels] == [r["label"] for r in rows], graph.name
 
 
-NODE_CLIENT = Path(__file__).resolve().parents[1] / "clients" / "node"
-
-
-def test_node_client_gives_the_labels_fastnews_predict_gives(exported, local_predictions):
+def test_node_client_gives_the_labels_fastnews_predict_gives(exported, local_predictions, node_client):
     """clients/node, with onnxruntime-node from npm, reads the 7,532 test files itself and
     classifies them with the .text.onnx: exactly the labels of `fastnews predict`."""
-    if not (shutil.which("node") and shutil.which("npm")):
-        pytest.skip("node and npm are not installed: the Node.js client is not checked")
-    if not (NODE_CLIENT / "node_modules" / "onnxruntime-node").is_dir():
-        # --ignore-scripts: the package's install script fetches GPU binaries; the CPU ones ship in it.
-        subprocess.run(["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"], cwd=NODE_CLIENT, check=True,
-                       capture_output=True)
     test_dir, local_path = local_predictions
     text_path = exported[0].with_name(exported[0].stem + ".text.onnx")
-    done = subprocess.run(["node", NODE_CLIENT / "classify.mjs", text_path, test_dir], capture_output=True, text=True)
+    done = subprocess.run(["node", node_client, text_path, test_dir], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     node_rows = [json.loads(line) for line in done.stdout.splitlines()]
     local_rows = [json.loads(line) for line in local_path.read_text().splitlines()]
