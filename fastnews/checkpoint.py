@@ -50,8 +50,9 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
 
 @dataclass
 class Split:
-    """One split, encoded once and kept on the training device."""
-    ids: torch.Tensor      # int64 [n, max_len]
+    """One split, encoded once and kept on the training device. Its ids stay int32, as the
+    tokenizer gives them (half the memory of int64); a batch is widened to int64 when it is cut."""
+    ids: torch.Tensor      # int32 [n, max_len]
     lengths: np.ndarray    # int64 [n], the columns each document needs (TokenizerConfig.widths)
     labels: torch.Tensor   # int64 [n]; multi-label: float32 [n, n_classes], 1 = has the label
 
@@ -59,7 +60,8 @@ class Split:
     def of(cls, tok: Tokenizer, enc: Encoded, labels, device) -> "Split":
         labels = np.asarray(labels)
         labels = labels.astype(np.float32) if labels.ndim == 2 else labels.astype(np.int64)
-        return cls(torch.from_numpy(enc.ids.astype(np.int64)).to(device), tok.config.widths(enc.lengths.astype(np.int64)),
+        return cls(torch.from_numpy(np.ascontiguousarray(enc.ids, np.int32)).to(device),
+                   tok.config.widths(enc.lengths.astype(np.int64)),
                    torch.from_numpy(labels).to(device))
 
     def rows(self, index: np.ndarray) -> "Split":
@@ -83,7 +85,7 @@ def predict_logits(model: TextCNN, split: Split, batch_size: int = 512) -> np.nd
     for idx in length_batches(split.lengths, batch_size):
         sel = torch.from_numpy(idx).to(split.ids.device)
         with autocast(split.ids.device):
-            out[sel] = model(split.ids[sel, :int(split.lengths[idx].max())]).float()
+            out[sel] = model(split.ids[sel, :int(split.lengths[idx].max())].long()).float()
     return out.cpu().numpy()
 
 

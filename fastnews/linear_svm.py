@@ -37,12 +37,12 @@ class Csr:
 
 @torch.no_grad()
 def tfidf_csr(path: SparseNgrams, ids: torch.Tensor, batch_size: int = 512) -> Csr:
-    """The sparse path's weights w_f of each row of ids (int64 (N, T)), as computed in the
+    """The sparse path's weights w_f of each row of ids (int32 or int64 (N, T)), as computed in the
     graph, as a CSR matrix: one entry per distinct feature with a non-zero weight (min_df and
     padding drop out)."""
     rows, cols, vals = [], [], []
     for i in range(0, ids.shape[0], batch_size):
-        s, count, starts, w = path.weights(ids[i:i + batch_size].cpu())
+        s, count, starts, w = path.weights(ids[i:i + batch_size].cpu().long())
         r, c = (starts & (w > 0)).nonzero(as_tuple=True)  # row-major: row by row
         rows.append(r + i)
         cols.append(s[r, c])

@@ -116,10 +116,10 @@ class SparseNgrams(nn.Module):
 
 @torch.no_grad()
 def document_frequencies(path: SparseNgrams, ids: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-    """df int64 (n_features,): in how many rows of ids (int64 (N, T)) each feature occurs."""
+    """df int64 (n_features,): in how many rows of ids (int32 or int64 (N, T)) each feature occurs."""
     df = torch.zeros(path.n_ids + path.n_buckets, dtype=torch.int64, device=ids.device)
     for i in range(0, ids.shape[0], batch_size):
-        s, _, starts = _runs(path.features(ids[i:i + batch_size]))
+        s, _, starts = _runs(path.features(ids[i:i + batch_size].long()))
         df += torch.bincount(s[starts], minlength=df.shape[0])
     return df
 

@@ -181,7 +181,7 @@ def prepare_data(cfg: TrainConfig, log=print) -> Splits:
 
 def tokenize_splits(s: _Session, splits: Splits, glove: GloveStore) -> None:
     """Carve validation from train, fit the vocabulary on the rest (or take the resumed
-    run's), and encode train, val and test once into int64 [n, max_len] on the device."""
+    run's), and encode train, val and test once into int32 [n, max_len] on the device."""
     t0 = time.perf_counter()
     s.train_index, s.val_index = validation_split(splits.train.labels, s.cfg.val_fraction, s.cfg.seed, splits.val_index)
     encode_parts(s, splits.train.subset(s.train_index), splits.train.subset(s.val_index), splits.test)
@@ -266,7 +266,7 @@ def train_epoch(s: _Session, step_model, opt, sched, np_rng, epoch: int, progres
     for step, batch in enumerate(bucketed_batches(train.lengths, cfg.batch_size, np_rng), start=1):
         idx, weight = world.shard(batch)
         sel = torch.from_numpy(idx).to(s.device, non_blocking=True)
-        x, y = train.ids[sel, :int(train.lengths[idx].max())], train.labels[sel]  # (b, width), (b,)
+        x, y = train.ids[sel, :int(train.lengths[idx].max())].long(), train.labels[sel]  # (b, width), (b,)
         with autocast(s.device):
             if y.dim() == 2:  # multi-label: one-vs-rest, the labels' binary cross-entropies summed
                 shard_loss = F.binary_cross_entropy_with_logits(step_model(x).float(), y, reduction="sum") * weight
