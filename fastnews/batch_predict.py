@@ -50,7 +50,8 @@ def predict(model: str | os.PathLike, inputs: list[str], output: str | os.PathLi
 
     format: jsonl, csv or parquet (default: output's suffix, else jsonl). top_k: labels
     per row (default 1; a multi-label model's set, at most top_k: default all). threshold:
-    a multi-label model's sets at this probability, in place of its own thresholds. threads: cores each Classifier uses, one batch on each (0: all of this
+    a multi-label model's sets at this probability, in place of its own thresholds.
+    threads: cores each Classifier uses, one batch on each (0: all of this
     machine's cores locally; 1 per actor under Ray, which runs an actor per CPU).
     engine: "local" or "ray" (address, workers: the Ray cluster and its actor pool).
     resume: continue a killed run into the same output (JSONL or CSV, local engine).
