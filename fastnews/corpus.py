@@ -305,10 +305,11 @@ def load_corpus(path: str | os.PathLike, keep_headers: bool = False, test_fracti
 def _drop_unseen_labels(splits: Splits) -> None:
     """A multi-label corpus's labels that no training document has are dropped (a warning
     counts them): no model can learn them."""
-    seen = sorted(classes_present(splits.train.labels))
-    if len(seen) == len(splits.train.label_names):
+    present = classes_present(splits.train.labels)
+    if len(present) == len(splits.train.label_names):
         return
-    gone = [n for i, n in enumerate(splits.train.label_names) if i not in set(seen)]
+    seen = sorted(present)
+    gone = [n for i, n in enumerate(splits.train.label_names) if i not in present]
     hit = int((splits.test.labels.sum(axis=1) > splits.test.labels[:, seen].sum(axis=1)).sum())
     names = [splits.train.label_names[i] for i in seen]
     for part in (splits.train, splits.test):

@@ -21,7 +21,6 @@ from fastnews.artifact import corpus_options
 from fastnews.corpus import default_corpus_path, load_corpus
 from fastnews.errors import UsageError
 from fastnews.metrics import plot_calibration, plot_confusion, score
-from fastnews.labels import label_counts
 
 
 def evaluate(model: str | os.PathLike, data: str | None = None, split: str = "test", batch_size: int = 64,
@@ -55,8 +54,7 @@ def evaluate(model: str | os.PathLike, data: str | None = None, split: str = "te
         rep = multilabel.score(outputs_of, labels, part.texts, part.label_lists(), thresholds)
         rep["skipped"] = len(splits.skipped)
         if plot:
-            support = dict(zip(part.label_names, label_counts(splits.train.labels, len(part.label_names)).tolist()))
-            multilabel.plot_label_f1(rep, support, plot)
+            multilabel.plot_label_f1(rep, splits.train.labels, plot)
         return rep
     rep = score(outputs_of, labels, part.texts, [part.label_names[c] for c in part.labels], min_score)
     rep["skipped"] = len(splits.skipped)

@@ -18,29 +18,30 @@ def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndar
     return cm
 
 
+def per_class(tp: np.ndarray, predicted: np.ndarray, support: np.ndarray, label_names: list[str]
+              ) -> tuple[dict, float]:
+    """({name: precision, recall, f1, support}, macro-F1) from each class's true positives,
+    predictions and support. Macro-F1 follows scikit-learn's f1_score(average="macro"): the
+    mean over the classes in the truth or the predictions, so a class the model predicts that
+    the split lacks counts, with F1 0."""
+    tp = np.asarray(tp, np.float64)
+    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
+    f1 = np.divide(2 * tp, predicted + support, out=np.zeros_like(tp), where=(predicted + support) > 0)
+    present = (support > 0) | (predicted > 0)
+    table = {name: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
+                    "support": int(support[i])} for i, name in enumerate(label_names)}
+    return table, float(f1[present].mean()) if present.any() else 0.0
+
+
 def report(y_true, y_pred, label_names: list[str]) -> dict:
     """accuracy, macro_f1 (over the classes in y_true or y_pred, as scikit-learn's
     f1_score(average="macro")), n, and per-class precision/recall/f1/support."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     cm = confusion(y_true, y_pred, len(label_names))
-    tp = np.diag(cm).astype(np.float64)
-    predicted, support = cm.sum(0), cm.sum(1)
-    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
-    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
-    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(tp),
-                   where=(precision + recall) > 0)
-    # scikit-learn's convention: the classes in the true labels or the predictions, so a
-    # class the model predicts that the split lacks counts, with F1 0.
-    present = (support > 0) | (predicted > 0)
-    return {
-        "n": int(y_true.shape[0]),
-        "accuracy": float((y_true == y_pred).mean()) if y_true.size else 0.0,
-        "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
-        "per_class": {name: {"precision": float(precision[i]), "recall": float(recall[i]),
-                             "f1": float(f1[i]), "support": int(support[i])}
-                      for i, name in enumerate(label_names)},
-        "confusion": cm.tolist(),
-    }
+    table, macro_f1 = per_class(np.diag(cm), cm.sum(0), cm.sum(1), label_names)
+    return {"n": int(y_true.shape[0]), "accuracy": float((y_true == y_pred).mean()) if y_true.size else 0.0,
+            "macro_f1": macro_f1, "per_class": table, "confusion": cm.tolist()}
 
 
 def score(outputs_of, labels: list[str], texts: list[str], truth: list[str], min_score: float | None = None) -> dict:

@@ -35,9 +35,9 @@ def chosen_mask(logits: np.ndarray, thresholds=None) -> np.ndarray:
     return (logits >= t) | (logits == logits.max(axis=1, keepdims=True))
 
 
-def _best_cut(scores: np.ndarray, positive: np.ndarray) -> tuple[float, float]:
-    """(threshold, F1) of the cut of scores (n,) that gives the best F1 against positive
-    (bool (n,)); the threshold sits halfway between the last score kept and the next."""
+def _best_cut(scores: np.ndarray, positive: np.ndarray) -> float:
+    """The threshold of the cut of scores (n,) that gives the best F1 against positive
+    (bool (n,)): halfway between the last score kept and the next."""
     order = np.argsort(-scores, kind="stable")
     s, pos = scores[order], positive[order]
     tp = np.cumsum(pos)
@@ -46,7 +46,7 @@ def _best_cut(scores: np.ndarray, positive: np.ndarray) -> tuple[float, float]:
     f1[:-1][s[:-1] == s[1:]] = -1  # a cut between equal scores cannot be made
     i = int(np.argmax(f1))
     nxt = s[i + 1] if i + 1 < len(s) else s[i] - 1.0
-    return float((s[i] + nxt) / 2), float(f1[i])
+    return float((s[i] + nxt) / 2)
 
 
 def shared_threshold(logits: np.ndarray, truth: np.ndarray, labels: np.ndarray, candidates: int = 200) -> float:
@@ -76,7 +76,7 @@ def choose_thresholds(logits: np.ndarray, truth: np.ndarray, min_positives: int 
     if not common.all():
         out[:] = shared_threshold(logits, truth, np.flatnonzero(~common))
     for j in np.flatnonzero(common):
-        out[j] = _best_cut(logits[:, j], truth[:, j])[0]
+        out[j] = _best_cut(logits[:, j], truth[:, j])
     return out.astype(np.float32)
 
 
@@ -91,13 +91,9 @@ def report(truth: np.ndarray, mask: np.ndarray, scores: np.ndarray, label_names:
     subset_accuracy, p_at_1, p_at_k (k of them, best scores first), hamming_loss, n and
     per_class precision/recall/f1/support, of the label sets mask (bool (n, K)) against the
     multi-hot truth."""
+    from fastnews.metrics import per_class
     truth, mask = np.asarray(truth) > 0, np.asarray(mask, bool)
-    tp = (truth & mask).sum(0).astype(np.float64)
-    predicted, support = mask.sum(0), truth.sum(0)
-    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
-    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
-    f1 = np.divide(2 * tp, predicted + support, out=np.zeros_like(tp), where=(predicted + support) > 0)
-    present = (support > 0) | (predicted > 0)
+    table, macro_f1 = per_class((truth & mask).sum(0), mask.sum(0), truth.sum(0), label_names)
     per_doc = np.divide(2 * (truth & mask).sum(1), truth.sum(1) + mask.sum(1),
                         out=np.ones(len(truth)), where=(truth.sum(1) + mask.sum(1)) > 0)
     top = np.argsort(-np.asarray(scores), axis=1, kind="stable")[:, :k]
@@ -105,14 +101,13 @@ def report(truth: np.ndarray, mask: np.ndarray, scores: np.ndarray, label_names:
     n = max(1, len(truth))
     return {
         "n": int(len(truth)), "micro_f1": micro_f1(truth, mask),
-        "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
+        "macro_f1": macro_f1,
         "samples_f1": float(per_doc.mean()) if len(truth) else 0.0,
         "subset_accuracy": float((truth == mask).all(1).sum() / n),
         "p_at_1": float(hits[:, 0].sum() / n), "p_at_k": float(hits.mean()) if hits.size else 0.0, "k": k,
         "hamming_loss": float((truth != mask).mean()) if truth.size else 0.0,
         "labels_per_document": float(mask.sum() / n),
-        "per_class": {name: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
-                             "support": int(support[i])} for i, name in enumerate(label_names)},
+        "per_class": table,
     }
 
 
@@ -154,12 +149,14 @@ def format_report(rep: dict) -> str:
     return "\n".join(lines)
 
 
-def plot_label_f1(rep: dict, train_support: dict[str, int], path, title: str = "") -> None:
-    """Each label's F1 against its training documents (log scale): where rare labels fall."""
+def plot_label_f1(rep: dict, train_labels: np.ndarray, path, title: str = "") -> None:
+    """Each label's F1 against its training documents (multi-hot train_labels; log scale):
+    where rare labels fall."""
     from fastnews.atomic import atomic_path
     from fastnews.metrics import _pyplot
     plt = _pyplot()
     names = list(rep["per_class"])
+    train_support = dict(zip(names, np.asarray(train_labels).sum(axis=0).tolist()))
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ax.scatter([max(1, train_support.get(n, 0)) for n in names], [rep["per_class"][n]["f1"] for n in names],
                s=[8 + 2 * rep["per_class"][n]["support"] ** 0.5 for n in names], alpha=0.6)

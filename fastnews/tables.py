@@ -50,17 +50,17 @@ def read_table(path: Path, text_column: str = "text", label_column: str = "label
     labels came as lists (JSONL `labels`, a label_separator), which makes a corpus
     multi-label. notes gets one line per thing worth telling the user (labels merged by
     trimming)."""
-    listed = [label_separator is not None]
     if path.suffix.lower() in (".csv", ".tsv"):
         rows = _read_delimited(path, "\t" if path.suffix.lower() == ".tsv" else ",", text_column, label_column,
                                label_separator)
     elif path.suffix.lower() in TABLE_SUFFIXES:
-        rows = _read_jsonl(path, text_column, label_column, listed)
+        rows = _read_jsonl(path, text_column, label_column)
     else:
         rows = _read_fasttext(path, label_prefix)
     written: dict[str, set[str]] = {}
-    out = []
+    out, listed = [], label_separator is not None
     for split, labels, where, text in rows:
+        listed = listed or isinstance(labels, list)  # the readers give a list only where the file had one
         if not labels:
             raise TableError(f"{where}: empty label list")
         trimmed = tuple(dict.fromkeys(label.strip() for label in labels))  # in order, once each
@@ -76,7 +76,7 @@ def read_table(path: Path, text_column: str = "text", label_column: str = "label
         label, forms = next(iter(merged.items()))
         notes.append(f"{path}: {len(merged)} labels differ only in surrounding whitespace and were merged, e.g. "
                      + " and ".join(repr(f) for f in sorted(forms)[:2]) + f" -> {label!r}")
-    return out, listed[0]
+    return out, listed
 
 
 @contextmanager
@@ -103,13 +103,13 @@ def _read_delimited(path: Path, delimiter: str, text_column: str, label_column: 
         # reader.line_num is the physical line the row ended on (quoted fields may span lines).
         for row in reader:
             cell = row[label_column] or ""
-            labels = [part for part in cell.split(separator) if part.strip()] if separator else [cell]
+            labels = tuple(part for part in cell.split(separator) if part.strip()) if separator else (cell,)
             yield row.get("split"), labels, f"{path}:{reader.line_num}", row[text_column] or ""
 
 
-def _read_jsonl(path: Path, text_column: str, label_column: str, listed: list[bool]):
+def _read_jsonl(path: Path, text_column: str, label_column: str):
     """Rows of a JSONL file; a record's labels are its label_column or, failing that, its
-    "labels" list (listed[0] is set when one is seen)."""
+    "labels" field: a list when the record gave one, else a tuple of one."""
     with open(path, encoding="utf-8-sig", errors="replace") as fh:
         for i, line in enumerate(fh, start=1):
             if not line.strip():
@@ -125,14 +125,12 @@ def _read_jsonl(path: Path, text_column: str, label_column: str, listed: list[bo
             text, label = obj[text_column], obj[field]
             if not isinstance(text, str):
                 raise TableError(f"{path}:{i}: {text_column!r} is {_json_kind(text)}, not a string")
-            if isinstance(label, list):
-                listed[0] = True
-            labels = label if isinstance(label, list) else [label]
+            labels = label if isinstance(label, list) else (label,)
             for one in labels:
                 if isinstance(one, bool) or not isinstance(one, (str, int)):
                     raise TableError(f"{path}:{i}: {field!r} holds {_json_kind(one)}; a label is a string or an "
                                      "integer (or a list of those)")
-            yield obj.get("split"), [str(one) for one in labels], f"{path}:{i}", text
+            yield obj.get("split"), type(labels)(str(one) for one in labels), f"{path}:{i}", text
 
 
 def _read_fasttext(path: Path, prefix: str = LABEL_PREFIX):
@@ -146,7 +144,7 @@ def _read_fasttext(path: Path, prefix: str = LABEL_PREFIX):
             n = next((j for j, t in enumerate(tokens) if not t.startswith(prefix)), len(tokens))
             if n == 0:
                 raise TableError(f"{path}:{i}: no {prefix} label at the start of the line")
-            yield None, [t[len(prefix):] for t in tokens[:n]], f"{path}:{i}", " ".join(tokens[n:])
+            yield None, tuple(t[len(prefix):] for t in tokens[:n]), f"{path}:{i}", " ".join(tokens[n:])
 
 
 def _json_kind(value) -> str:

@@ -61,6 +61,7 @@ def test_one_label_per_document_is_single_label_unless_asked(tmp_path):
     path = _write(tmp_path / "c.txt", docs, "fasttext")
     assert not load_corpus(path).train.multi_label
     assert load_corpus(path, label_mode="multi").train.labels.shape[1] == 3
+    assert load_corpus(_write(tmp_path / "c.jsonl", docs, "jsonl")).train.multi_label  # lists: multi-label
     with pytest.raises(CorpusError, match=r"d\.txt:4: 2 labels, but the label mode is single"):
         load_corpus(_write(tmp_path / "d.txt", _docs(), "fasttext"), label_mode="single")
 
