@@ -121,7 +121,7 @@ def main() -> None:
     test_acc = []
 
     def score_test(epoch, model, tok):
-        split = Split.of(tok, tok.encode(splits.test.texts), splits.test.labels, device)
+        split = Split.encode(tok, splits.test.texts, splits.test.labels, device)
         test_acc.append(float((predict_logits(model, split).argmax(1) == splits.test.labels).mean()))
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -24,7 +24,8 @@ from fastnews.batching import length_batches
 from fastnews.errors import ModelFileError
 from fastnews.distributed import World
 from fastnews.model import ModelConfig, TextCNN
-from fastnews.tokenize import Encoded, Tokenizer
+from fastnews.ragged import Split
+from fastnews.tokenize import Tokenizer
 
 RUN_FORMAT = "fastnews-run"
 
@@ -48,27 +49,6 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     return ckpt
 
 
-@dataclass
-class Split:
-    """One split, encoded once and kept on the training device. Its ids stay int32, as the
-    tokenizer gives them (half the memory of int64); a batch is widened to int64 when it is cut."""
-    ids: torch.Tensor      # int32 [n, max_len]
-    lengths: np.ndarray    # int64 [n], the columns each document needs (TokenizerConfig.widths)
-    labels: torch.Tensor   # int64 [n]; multi-label: float32 [n, n_classes], 1 = has the label
-
-    @classmethod
-    def of(cls, tok: Tokenizer, enc: Encoded, labels, device) -> "Split":
-        labels = np.asarray(labels)
-        labels = labels.astype(np.float32) if labels.ndim == 2 else labels.astype(np.int64)
-        return cls(torch.from_numpy(np.ascontiguousarray(enc.ids, np.int32)).to(device),
-                   tok.config.widths(enc.lengths.astype(np.int64)),
-                   torch.from_numpy(labels).to(device))
-
-    def rows(self, index: np.ndarray) -> "Split":
-        sel = torch.from_numpy(index).to(self.ids.device)
-        return Split(self.ids[sel], self.lengths[index], self.labels[sel])
-
-
 def autocast(device: torch.device):
     # bf16 on CUDA: conv and matmul in tensor cores, no loss scaling needed.
     if device.type == "cuda":
@@ -81,11 +61,10 @@ def predict_logits(model: TextCNN, split: Split, batch_size: int = 512) -> np.nd
     """float32 [n, n_classes], in the split's order; batches of similar length, each cut
     to its longest document."""
     model.eval()
-    out = torch.empty(split.ids.shape[0], model.config.n_classes, device=split.ids.device)
+    out = torch.empty(len(split), model.config.n_classes, device=split.device)
     for idx in length_batches(split.lengths, batch_size):
-        sel = torch.from_numpy(idx).to(split.ids.device)
-        with autocast(split.ids.device):
-            out[sel] = model(split.ids[sel, :int(split.lengths[idx].max())].long()).float()
+        with autocast(split.device):
+            out[torch.from_numpy(idx).to(split.device)] = model(split.batch(idx)).float()
     return out.cpu().numpy()
 
 
@@ -115,7 +94,7 @@ def load_run(run: str | os.PathLike) -> LoadedRun:
 
 def run_logits(run: LoadedRun, texts: list[str], batch_size: int = 256) -> np.ndarray:
     """float32 [n, n_classes] from a loaded run, in PyTorch on the CPU."""
-    split = Split.of(run.tokenizer, run.tokenizer.encode(texts), np.zeros(len(texts), np.int64), "cpu")
+    split = Split.from_encoded(run.tokenizer, run.tokenizer.encode(texts), np.zeros(len(texts), np.int64), "cpu")
     return predict_logits(run.model, split, batch_size)
 
 

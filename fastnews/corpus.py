@@ -34,6 +34,7 @@ import numpy as np
 
 from fastnews.errors import CorpusError
 from fastnews.labels import classes_present, is_multi_label, label_array, label_counts
+from fastnews.progress import counted
 from fastnews.splitting import split_indices
 from fastnews.tables import LABEL_PREFIX, TABLE_SUFFIXES, is_fasttext, read_table
 
@@ -262,19 +263,20 @@ def load_corpus(path: str | os.PathLike, keep_headers: bool = False, test_fracti
                 seed: int = 0, skip_unreadable: bool = False, text_column: str = "text",
                 label_column: str = "label", test: str | os.PathLike | None = None,
                 val: str | os.PathLike | None = None, label_mode: str = "auto",
-                label_separator: str | None = None, label_prefix: str = LABEL_PREFIX) -> Splits:
+                label_separator: str | None = None, label_prefix: str = LABEL_PREFIX, progress: bool = False) -> Splits:
     """Read a labelled corpus and split it into train and test: by its own train/test
     folders or split column, by a test file (test; in any corpus format), or by holding out
     a stratified test_fraction. val, a file too, is the validation split: its documents
     join train, and Splits.val_index says where. An unreadable file is an error, or with
     skip_unreadable it is left out and listed in Splits.skipped (evaluate). Splits.notes
     has one-line warnings for the user: rare classes, texts in both splits, labels only in
-    test. label_mode, label_separator and label_prefix: see the module's docstring and tables.py."""
+    test. label_mode, label_separator and label_prefix: see the module's docstring and tables.py.
+    progress: count the documents read on a bar (on a terminal)."""
     path, notes, skipped = Path(path), [], [] if skip_unreadable else None
     if label_mode not in ("auto", "single", "multi"):
         raise CorpusError(f"label mode must be auto, single or multi, not {label_mode!r}")
     read = dict(keep_headers=keep_headers, skipped=skipped, text_column=text_column, label_column=label_column,
-                notes=notes, label_separator=label_separator, label_prefix=label_prefix)
+                notes=notes, label_separator=label_separator, label_prefix=label_prefix, progress=progress)
     records, texts, listed = _read_records(path, **read)
     if (test or val) and any(r[0] is not None for r in records):
         raise CorpusError(f"{path}: has its own train/test split; --test and --val files go with a corpus that has none")
@@ -319,7 +321,7 @@ def _drop_unseen_labels(splits: Splits) -> None:
 
 
 def _read_records(path: Path, keep_headers: bool, skipped: list | None, text_column: str, label_column: str,
-                  notes: list[str], label_separator: str | None, label_prefix: str
+                  notes: list[str], label_separator: str | None, label_prefix: str, progress: bool = False
                   ) -> tuple[list[tuple], list[str], bool]:
     """(split, labels, id, ...) per document of one corpus path, the texts as training reads
     them, and whether the labels came as lists (tables.read_table)."""
@@ -331,16 +333,16 @@ def _read_records(path: Path, keep_headers: bool, skipped: list | None, text_col
                        if d.is_dir() and not d.name.startswith(".") and not any(d.iterdir()))
         if empty:
             raise CorpusError(f"{path}: class folder {empty[0]!r} has no documents")
-        records = _records_from_files(iter_tree(path), skipped)
+        records = _records_from_files(counted(iter_tree(path), "reading", progress), skipped)
         texts = [clean(r[3], keep_headers) for r in records]
     elif is_archive(path):
         try:
-            records = _records_from_files(iter_archive(path), skipped)
+            records = _records_from_files(counted(iter_archive(path), "reading", progress), skipped)
         except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as exc:
             raise CorpusError(f"{path}: cannot read archive ({exc})") from None
         texts = [clean(r[3], keep_headers) for r in records]
     elif path.name.lower().endswith(TABLE_SUFFIXES) or is_fasttext(path, label_prefix):
-        records, listed = read_table(path, text_column, label_column, notes, label_separator, label_prefix)
+        records, listed = read_table(path, text_column, label_column, notes, label_separator, label_prefix, progress)
         texts = [r[3] if keep_headers else strip_headers(r[3]) for r in records]
     else:
         raise CorpusError(f"{path}: not a directory, archive ({', '.join(ARCHIVE_SUFFIXES)}), .csv, .tsv, .jsonl "

@@ -15,11 +15,11 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import torch
 
 from fastnews import members
-from fastnews.checkpoint import Split, predict_logits, snapshot
+from fastnews.checkpoint import predict_logits, snapshot
 from fastnews.corpus import Splits
+from fastnews.ragged import Split
 from fastnews.splitting import stratified_split
 
 SMALL_VAL = 1000
@@ -71,11 +71,11 @@ def add_members(s, state, splits: Splits, glove, fit_fold) -> dict:
 
     def score(fold) -> None:
         fit, held = fold.data["train"], fold.data["val"]
-        features = members.LinearFeatures.fit(fit.ids, fit.labels.cpu().numpy(), fold.tok.n_ids, k,
+        features = members.LinearFeatures.fit(fit, fit.labels.cpu().numpy(), fold.tok.n_ids, k,
                                               cfg.svm_buckets, cfg.min_df, cfg.class_weight)
         heldout.add(held.labels.cpu().numpy(), {"net": predict_logits(fold.model, held),
-                                                **members.linear_heldout(features, held.ids, params, cfg.seed,
-                                                                         fold.log)})
+                                                **members.linear_heldout(features, held, params, cfg.seed,
+                                                                         fold.log, fold.progress)})
     score(s)
     extra = extra_chunks(splits.train.labels, s.val_index, chunks, cfg.seed)
     for i, (fit_idx, held_idx) in enumerate(extra, start=2):
@@ -84,9 +84,9 @@ def add_members(s, state, splits: Splits, glove, fit_fold) -> dict:
     combo = members.choose(heldout, linear)
     if extra:
         refit_network(s, state, glove, splits, fit_fold)
-        ids, labels = s.data["train"].ids, splits.train.labels
+        ids, labels = s.data["train"], splits.train.labels
     else:
-        ids = torch.cat([s.data["train"].ids, s.data["val"].ids])
+        ids = Split.concat([s.data["train"], s.data["val"]])
         labels = splits.train.labels[np.concatenate([s.train_index, s.val_index])]
     s.log(f"fitting the chosen linear members on all {len(labels)} training documents")
     features = members.LinearFeatures.fit(ids, labels, s.tok.n_ids, k, cfg.svm_buckets, cfg.min_df, cfg.class_weight)
@@ -111,5 +111,5 @@ def refit_network(s, state, glove, splits: Splits, fit_fold) -> None:
     s.log(f"refitting the network on all {len(splits.train)} training documents for {state.best['epoch']} epochs")
     full = fit_fold(s, glove, splits.train, splits.train.subset(s.val_index), until=state.best["epoch"])
     s.tok, s.model, s.data, s.n_found = full.tok, full.model, full.data, full.n_found
-    s.data["test"] = Split.of(s.tok, s.tok.encode(splits.test.texts), splits.test.labels, s.device)
+    s.data["test"] = Split.encode(s.tok, splits.test.texts, splits.test.labels, s.device)
     s.log(f"refitted in {time.perf_counter() - t0:.1f}s: vocabulary {len(s.tok.vocab)} words")

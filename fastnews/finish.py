@@ -37,7 +37,7 @@ def finish(s, state, splits: Splits, glove, fit_fold) -> dict:
     metrics = {
         "fastnews_version": __version__, "device": str(s.device), "torch": str(torch.__version__),
         "threads": torch.get_num_threads(), "processes": s.world.size, "corpus": splits.source,
-        "test_from": splits.test_from, "n_train": s.data["train"].ids.shape[0], "n_val": s.data["val"].ids.shape[0],
+        "test_from": splits.test_from, "n_train": len(s.data["train"]), "n_val": len(s.data["val"]),
         "n_test": len(splits.test), "vocab_size": len(s.tok.vocab), "n_found_in_glove": s.n_found,
         "glove": glove.meta.get("package") or glove.meta.get("source"),
         "epochs_run": len(history), "best_epoch": best["epoch"], "best_val_accuracy": best["val_accuracy"],

@@ -23,35 +23,55 @@ import numba as nb
 import numpy as np
 import torch
 
-from fastnews.sparse import SparseNgrams
+from fastnews.sparse import SparseNgrams, id_batches
 
 
 @dataclass
 class Csr:
     """Rows of TF-IDF weights: row i's features are indices[indptr[i]:indptr[i + 1]]."""
     indptr: np.ndarray   # int64 (n + 1,)
-    indices: np.ndarray  # int64 (nnz,)
-    data: np.ndarray     # float64 (nnz,)
+    indices: np.ndarray  # int32 (nnz,): feature ids (n_ids + buckets) stay far below 2**31
+    data: np.ndarray     # float64 (nnz,): the SVM's solver works in float64, as LIBLINEAR does
     n_features: int
+
+    @property
+    def n_rows(self) -> int:
+        return self.indptr.shape[0] - 1
+
+    def rows(self, start: int, stop: int) -> "Csr":
+        """Rows start..stop-1, sharing this matrix's arrays."""
+        a, b = self.indptr[start], self.indptr[stop]
+        return Csr(self.indptr[start:stop + 1] - a, self.indices[a:b], self.data[a:b], self.n_features)
 
 
 @torch.no_grad()
-def tfidf_csr(path: SparseNgrams, ids: torch.Tensor, batch_size: int = 512) -> Csr:
-    """The sparse path's weights w_f of each row of ids (int32 or int64 (N, T)), as computed in the
-    graph, as a CSR matrix: one entry per distinct feature with a non-zero weight (min_df and
-    padding drop out)."""
-    rows, cols, vals = [], [], []
-    for i in range(0, ids.shape[0], batch_size):
-        s, count, starts, w = path.weights(ids[i:i + batch_size].cpu().long())
+def tfidf_csr(path: SparseNgrams, ids, batch_size: int = 512) -> Csr:
+    """The sparse path's weights w_f of each row of ids (sparse.id_batches: a padded tensor or a
+    ragged Split), as computed in the graph, as a CSR matrix: one entry per distinct feature
+    with a non-zero weight (min_df and padding drop out). Built a batch at a time: the only
+    copy of the whole matrix is the result."""
+    cols, vals, per_row = [], [], []
+    for _, x in id_batches(ids, batch_size):
+        s, count, starts, w = path.weights(x.cpu())
         r, c = (starts & (w > 0)).nonzero(as_tuple=True)  # row-major: row by row
-        rows.append(r + i)
-        cols.append(s[r, c])
-        vals.append((w * count)[r, c].double())
-    row = torch.cat(rows).numpy()
-    indptr = np.zeros(ids.shape[0] + 1, np.int64)
-    np.cumsum(np.bincount(row, minlength=ids.shape[0]), out=indptr[1:])
-    return Csr(indptr, torch.cat(cols).numpy().astype(np.int64), torch.cat(vals).numpy(),
-               path.n_ids + path.n_buckets)
+        cols.append(s[r, c].to(torch.int32).numpy())
+        vals.append((w * count)[r, c].double().numpy())
+        per_row.append(np.bincount(r.numpy(), minlength=x.shape[0]))
+    indptr = np.zeros(sum(p.shape[0] for p in per_row) + 1, np.int64)
+    if per_row:
+        np.cumsum(np.concatenate(per_row), out=indptr[1:])
+    return Csr(indptr, _joined(cols, np.int32), _joined(vals, np.float64), path.n_ids + path.n_buckets)
+
+
+def _joined(parts: list[np.ndarray], dtype) -> np.ndarray:
+    """parts concatenated, each freed as soon as it is copied (the peak is the result plus one part)."""
+    out = np.empty(sum(p.shape[0] for p in parts), dtype)
+    at = 0
+    while parts:
+        part = parts.pop(0)
+        out[at:at + part.shape[0]] = part
+        at += part.shape[0]
+    return out
 
 
 def fit_svm(x: Csr, labels: np.ndarray, n_classes: int, C: float = 1.0, tol: float = 1e-2,
@@ -67,7 +87,7 @@ def fit_svm(x: Csr, labels: np.ndarray, n_classes: int, C: float = 1.0, tol: flo
         positive[np.arange(len(labels)), labels] = 1
     else:
         positive = np.ascontiguousarray(labels, np.uint8)
-    order = np.random.default_rng(seed).permutation(x.indptr.shape[0] - 1)
+    order = np.random.default_rng(seed).permutation(x.n_rows)
     costs = float(C) * (np.ones(len(labels)) if class_weight is None else np.asarray(class_weight)[labels])
     w = _dcd_squared_hinge(x.indptr, x.indices, x.data, positive, order, x.n_features, n_classes, costs,
                            float(tol), int(max_epochs))
@@ -112,9 +132,14 @@ def _dcd_squared_hinge(indptr, indices, data, positive, order, n_features, n_cla
     return w
 
 
-def decision(x: Csr, w: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """SVM scores float32 (n, n_classes) of the rows of x."""
-    rows = torch.from_numpy(np.repeat(np.arange(x.indptr.shape[0] - 1), np.diff(x.indptr)))
-    terms = torch.from_numpy(w)[torch.from_numpy(x.indices)] * torch.from_numpy(x.data).float().unsqueeze(1)
-    out = torch.zeros(x.indptr.shape[0] - 1, w.shape[1]).index_add_(0, rows, terms)
-    return out.numpy() + b
+def decision(x: Csr, w: np.ndarray, b: np.ndarray, batch_rows: int = 4096) -> np.ndarray:
+    """SVM scores float32 (n, n_classes) of the rows of x, batch_rows at a time (each term is
+    a row of w: a whole matrix's would be nnz x n_classes)."""
+    out = np.empty((x.n_rows, w.shape[1]), np.float32)
+    table = torch.from_numpy(w)
+    for start in range(0, x.n_rows, batch_rows):
+        part = x.rows(start, min(x.n_rows, start + batch_rows))
+        rows = torch.from_numpy(np.repeat(np.arange(part.n_rows), np.diff(part.indptr)))
+        terms = table[torch.from_numpy(part.indices).long()] * torch.from_numpy(part.data).float().unsqueeze(1)
+        out[start:start + part.n_rows] = torch.zeros(part.n_rows, w.shape[1]).index_add_(0, rows, terms).numpy()
+    return out + b

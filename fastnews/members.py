@@ -37,6 +37,7 @@ from fastnews.calibration import fit_top_label_map
 from fastnews.splitting import class_weights
 from fastnews.linear_svm import Csr, decision, fit_svm, tfidf_csr
 from fastnews.model import TextCNN
+from fastnews.progress import progress_bar
 from fastnews.sparse import SparseNgrams, document_frequencies
 
 SVM_CS = (0.1, 0.3, 1.0, 3.0)
@@ -77,10 +78,10 @@ class LinearFeatures:
     class_weight: np.ndarray | None = None
 
     @classmethod
-    def fit(cls, ids: torch.Tensor, labels: np.ndarray, n_ids: int, n_classes: int, n_buckets: int,
+    def fit(cls, ids, labels: np.ndarray, n_ids: int, n_classes: int, n_buckets: int,
             min_df: int, class_weight: str = "none") -> "LinearFeatures":
         path = SparseNgrams(n_ids, n_classes, n_buckets)
-        path.set_idf(document_frequencies(path, ids.cpu()), ids.shape[0], min_df)
+        path.set_idf(document_frequencies(path, ids), len(ids), min_df)
         labels = np.asarray(labels, np.int64 if np.ndim(labels) == 1 else np.uint8)
         return cls(path, tfidf_csr(path, ids), labels, class_weights(labels, n_classes, class_weight))
 
@@ -92,7 +93,7 @@ class LinearFeatures:
             return fit_svm(self.x, self.labels, k, C=param, tol=tol, seed=seed, class_weight=self.class_weight)
         return fit_cnb(self.x, self.labels, k, param, self.path.idf.numpy() > 0), np.zeros(k, np.float32)
 
-    def scores(self, ids: torch.Tensor, table: np.ndarray, intercept: np.ndarray) -> np.ndarray:
+    def scores(self, ids, table: np.ndarray, intercept: np.ndarray) -> np.ndarray:
         return decision(tfidf_csr(self.path, ids), table, intercept)
 
 
@@ -101,18 +102,21 @@ def grid(name: str, fixed: float) -> tuple[float, ...]:
     return (fixed,) if fixed else (SVM_CS if name == "svm" else CNB_ALPHAS)
 
 
-def linear_heldout(features: LinearFeatures, held_ids: torch.Tensor, params: dict[str, tuple[float, ...]],
-                   seed: int = 0, log=None) -> dict[tuple[str, float], np.ndarray]:
+def linear_heldout(features: LinearFeatures, held_ids, params: dict[str, tuple[float, ...]],
+                   seed: int = 0, log=None, progress: bool = False) -> dict[tuple[str, float], np.ndarray]:
     """{(member, param): held-out scores (n, k)} for every member and value of its parameter;
-    log, if given, gets a line per fit (the SVM's take minutes on a large corpus)."""
+    log, if given, gets a line per fit (the SVM's take minutes on a large corpus), and
+    progress counts them on a bar."""
     x_held = tfidf_csr(features.path, held_ids)
     out = {}
-    for name, values in params.items():
-        for p in values:
-            t0 = time.perf_counter()
-            out[name, p] = decision(x_held, *features.member(name, p, seed))
-            if log is not None:
-                log(f"  {name} {PARAM[name]}={p:g}: {time.perf_counter() - t0:.1f}s")
+    with progress_bar(sum(map(len, params.values())), "linear members", progress, unit="fit") as bar:
+        for name, values in params.items():
+            for p in values:
+                t0 = time.perf_counter()
+                out[name, p] = decision(x_held, *features.member(name, p, seed))
+                bar.update(1)
+                if log is not None:
+                    log(f"  {name} {PARAM[name]}={p:g}: {time.perf_counter() - t0:.1f}s")
     return out
 
 

@@ -114,12 +114,21 @@ class SparseNgrams(nn.Module):
         return partial.to(torch.float64).sum(dim=1).to(torch.float32)
 
 
-@torch.no_grad()
-def document_frequencies(path: SparseNgrams, ids: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-    """df int64 (n_features,): in how many rows of ids (int32 or int64 (N, T)) each feature occurs."""
-    df = torch.zeros(path.n_ids + path.n_buckets, dtype=torch.int64, device=ids.device)
-    for i in range(0, ids.shape[0], batch_size):
-        s, _, starts = _runs(path.features(ids[i:i + batch_size].long()))
-        df += torch.bincount(s[starts], minlength=df.shape[0])
-    return df
+def id_batches(ids, batch_size: int):
+    """(first row, int64 (rows, T)) for consecutive rows of ids: a padded (N, T) int32 or int64
+    tensor, or a ragged.Split (its chunks are max_len wide, as its padded rows were)."""
+    if isinstance(ids, torch.Tensor):
+        for i in range(0, ids.shape[0], batch_size):
+            yield i, ids[i:i + batch_size].long()
+    else:
+        yield from ids.chunks(batch_size)
 
+
+@torch.no_grad()
+def document_frequencies(path: SparseNgrams, ids, batch_size: int = 512) -> torch.Tensor:
+    """df int64 (n_features,), on the CPU: in how many rows of ids (id_batches) each feature occurs."""
+    df = torch.zeros(path.n_ids + path.n_buckets, dtype=torch.int64)
+    for _, x in id_batches(ids, batch_size):
+        s, _, starts = _runs(path.features(x))
+        df += torch.bincount(s[starts], minlength=df.shape[0]).cpu()
+    return df

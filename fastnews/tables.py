@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from fastnews.errors import TableError
+from fastnews.progress import counted
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".ndjson")
 LABEL_PREFIX = "__label__"  # fastText's default -label
@@ -45,11 +46,12 @@ def is_fasttext(path: Path, prefix: str = LABEL_PREFIX) -> bool:
 
 def read_table(path: Path, text_column: str = "text", label_column: str = "label",
                notes: list[str] | None = None, label_separator: str | None = None,
-               label_prefix: str = LABEL_PREFIX) -> tuple[list[tuple[str | None, tuple[str, ...], str, str]], bool]:
+               label_prefix: str = LABEL_PREFIX, progress: bool = False
+               ) -> tuple[list[tuple[str | None, tuple[str, ...], str, str]], bool]:
     """([(split, labels, id, text) per row], listed); id is "file:line"; listed says the
     labels came as lists (JSONL `labels`, a label_separator), which makes a corpus
     multi-label. notes gets one line per thing worth telling the user (labels merged by
-    trimming)."""
+    trimming). progress: count the rows on a bar (on a terminal)."""
     if path.suffix.lower() in (".csv", ".tsv"):
         rows = _read_delimited(path, "\t" if path.suffix.lower() == ".tsv" else ",", text_column, label_column,
                                label_separator)
@@ -59,7 +61,7 @@ def read_table(path: Path, text_column: str = "text", label_column: str = "label
         rows = _read_fasttext(path, label_prefix)
     written: dict[str, set[str]] = {}
     out, listed = [], label_separator is not None
-    for split, labels, where, text in rows:
+    for split, labels, where, text in counted(rows, "reading", progress):
         listed = listed or isinstance(labels, list)  # the readers give a list only where the file had one
         if not labels:
             raise TableError(f"{where}: empty label list")

@@ -3,9 +3,9 @@
     from fastnews.train import TrainConfig, train
     result = train(TrainConfig(data="20news-bydate.tar.gz", epochs=8))
 
-Where the speed comes from: every split is tokenized once into an int32 matrix that
-stays in memory (on the GPU with --device cuda); batches are drawn from length
-buckets, so each batch is cut to its own longest document instead of max_len; and
+Where the speed comes from: every split is tokenized once and stays in memory, ragged
+(ragged.py: each document's ids and no padding; on the GPU with --device cuda); batches
+are drawn from length buckets, so each batch is cut to its own longest document; and
 nothing inside an epoch waits on the host (losses are summed on the device and read
 once per epoch).
 
@@ -35,8 +35,8 @@ import torch.nn.functional as F
 from fastnews import __version__
 from fastnews.atomic import remove_stale_temporaries, write_text
 from fastnews.batching import bucketed_batches
-from fastnews.checkpoint import (RUN_FORMAT, Split, autocast, load_checkpoint, predict_logits, rng_state, save,
-                                 set_rng_state, snapshot)
+from fastnews.checkpoint import (RUN_FORMAT, autocast, load_checkpoint, predict_logits, rng_state, save, set_rng_state,
+                                 snapshot)
 from fastnews.config import TrainConfig
 from fastnews.errors import TrainError
 from fastnews.corpus import Corpus, Splits, default_corpus_path, load_corpus
@@ -49,6 +49,8 @@ from fastnews.glove import GloveStore
 from fastnews.glove import load as load_glove
 from fastnews.finish import finish
 from fastnews.model import TextCNN
+from fastnews.ragged import Split
+from fastnews.progress import progress_bar
 from fastnews.sparse import document_frequencies
 from fastnews.tokenize import N_SPECIAL, Tokenizer, TokenizerConfig
 
@@ -76,6 +78,7 @@ class _Session:
     train_index: np.ndarray | None = None  # where train's and val's documents sit in the corpus's train split
     val_index: np.ndarray | None = None
     class_weight: torch.Tensor | None = None  # the loss's per-class weights (--class-weight)
+    progress: bool = False                    # progress bars on a terminal (rank 0's main run)
 
     def header(self) -> dict:
         """What model.pt and checkpoint.pt both carry: everything inference needs but weights."""
@@ -107,8 +110,8 @@ def train(cfg: TrainConfig, resume: str | os.PathLike | None = None, progress: b
     Under torchrun (WORLD_SIZE > 1) every process calls this; they train one model
     with DistributedDataParallel, and only rank 0 logs and writes (see distributed.py)."""
     s = setup(cfg, resume, log)
-    progress = progress and s.world.is_main
-    splits = prepare_data(s.cfg, s.log)
+    s.progress = progress = progress and s.world.is_main
+    splits = prepare_data(s.cfg, s.log, progress)
     s.cfg = replace(s.cfg, data=splits.source)  # where the default corpus was found, for resume and export
     glove = load_glove(s.cfg.glove)  # fails fast, before tokenizing
     tokenize_splits(s, splits, glove)
@@ -165,9 +168,9 @@ def setup(cfg: TrainConfig, resume, log) -> _Session:
     return _Session(cfg, world, device, run_dir, log, resumed)
 
 
-def prepare_data(cfg: TrainConfig, log=print) -> Splits:
+def prepare_data(cfg: TrainConfig, log=print, progress: bool = False) -> Splits:
     path = cfg.data or str(default_corpus_path())
-    splits = load_corpus(path, **corpus_options(asdict(cfg)))
+    splits = load_corpus(path, **corpus_options(asdict(cfg)), progress=progress)
     counts = label_counts(splits.train.labels, len(splits.train.label_names))
     kind = "classes"
     if splits.train.multi_label:
@@ -181,7 +184,7 @@ def prepare_data(cfg: TrainConfig, log=print) -> Splits:
 
 def tokenize_splits(s: _Session, splits: Splits, glove: GloveStore) -> None:
     """Carve validation from train, fit the vocabulary on the rest (or take the resumed
-    run's), and encode train, val and test once into int32 [n, max_len] on the device."""
+    run's), and encode train, val and test once, ragged (ragged.py), on the device."""
     t0 = time.perf_counter()
     s.train_index, s.val_index = validation_split(splits.train.labels, s.cfg.val_fraction, s.cfg.seed, splits.val_index)
     encode_parts(s, splits.train.subset(s.train_index), splits.train.subset(s.val_index), splits.test)
@@ -194,13 +197,12 @@ def encode_parts(s: _Session, train_part: Corpus, val_part: Corpus, test: Corpus
     tok_cfg = TokenizerConfig(max_len=cfg.max_len, min_len=cfg.min_len)
     if s.resumed:
         s.tok = Tokenizer(s.resumed["vocab"], tok_cfg)
-        train_enc = s.tok.encode(train_part.texts)
-    else:  # fit and encode the training texts in one split of them
-        s.tok, train_enc = Tokenizer.fit_encode(train_part.texts, cfg.vocab_size, tok_cfg, min_count=cfg.min_count)
-    s.data = {"train": Split.of(s.tok, train_enc, train_part.labels, s.device),
-              "val": Split.of(s.tok, s.tok.encode(val_part.texts), val_part.labels, s.device)}
-    if test is not None:
-        s.data["test"] = Split.of(s.tok, s.tok.encode(test.texts), test.labels, s.device)
+    else:
+        s.tok = Tokenizer.fit(train_part.texts, cfg.vocab_size, tok_cfg, min_count=cfg.min_count)
+    parts = {"train": train_part, "val": val_part, **({"test": test} if test is not None else {})}
+    with progress_bar(sum(map(len, parts.values())), "tokenizing", s.progress) as bar:
+        s.data = {name: Split.encode(s.tok, part.texts, part.labels, s.device, bar.update)
+                  for name, part in parts.items()}
 
 
 def build_model(s: _Session, glove: GloveStore):
@@ -216,7 +218,7 @@ def build_model(s: _Session, glove: GloveStore):
     model.load_embeddings(matrix, trainable=not cfg.freeze_embeddings)
     if model.bow is not None:
         train = s.data["train"]
-        model.bow.set_idf(document_frequencies(model.bow, train.ids.cpu()), train.ids.shape[0], cfg.min_df)
+        model.bow.set_idf(document_frequencies(model.bow, train), len(train), cfg.min_df)
     model.to(s.device)
     # Embedding tables (GloVe, and the sparse path's scores) get their own learning rate
     # and no weight decay: most rows are touched rarely, and decay would erase them.
@@ -226,7 +228,7 @@ def build_model(s: _Session, glove: GloveStore):
     opt = torch.optim.AdamW([{"params": rest, "lr": cfg.lr, "weight_decay": cfg.weight_decay},
                              {"params": emb, "lr": cfg.embed_lr, "weight_decay": 0.0},
                              {"params": bow, "lr": cfg.bow_lr, "weight_decay": 0.0}])
-    steps_per_epoch = math.ceil(s.data["train"].ids.shape[0] / cfg.batch_size)
+    steps_per_epoch = math.ceil(len(s.data["train"]) / cfg.batch_size)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg.epochs * steps_per_epoch, steps_per_epoch // 2))
     step_model = model
     if s.world.enabled:
@@ -255,18 +257,15 @@ def train_epoch(s: _Session, step_model, opt, sched, np_rng, epoch: int, progres
 
     Nothing here waits on the host: the loss is summed on the device and read once
     the epoch is over (or every 32 batches, when a progress bar shows it)."""
-    from tqdm.auto import tqdm
     cfg, world, train = s.cfg, s.world, s.data["train"]
-    n = train.ids.shape[0]
+    n = len(train)
     s.model.train()
     loss_sum = torch.zeros((), device=s.device)
     t0 = time.perf_counter()
-    bar = tqdm(total=n, unit="doc", unit_scale=True, disable=not progress or None,
-               desc=f"epoch {epoch}/{cfg.epochs}", leave=False, dynamic_ncols=True)
+    bar = progress_bar(n, f"epoch {epoch}/{cfg.epochs}", progress)
     for step, batch in enumerate(bucketed_batches(train.lengths, cfg.batch_size, np_rng), start=1):
         idx, weight = world.shard(batch)
-        sel = torch.from_numpy(idx).to(s.device, non_blocking=True)
-        x, y = train.ids[sel, :int(train.lengths[idx].max())].long(), train.labels[sel]  # (b, width), (b,)
+        x, y = train.batch(idx), train.labels[torch.from_numpy(idx).to(s.device)]  # (b, width), (b,)
         with autocast(s.device):
             if y.dim() == 2:  # multi-label: one-vs-rest, the labels' binary cross-entropies summed
                 shard_loss = F.binary_cross_entropy_with_logits(step_model(x).float(), y, reduction="sum") * weight
@@ -307,7 +306,8 @@ def fit_fold(s: _Session, glove: GloveStore, fit_part: Corpus, held_part: Corpus
     """A network trained as the main one is (its own vocabulary, idf and early stop) on
     fit_part, with held_part as its validation split; nothing is written. With until: the
     weights after exactly that many epochs, whatever held_part says."""
-    fold = replace(s, run_dir=None, log=lambda *a, **k: None, resumed=None, tok=None, data=None, model=None)
+    fold = replace(s, run_dir=None, log=lambda *a, **k: None, resumed=None, tok=None, data=None, model=None,
+                   progress=False)
     encode_parts(fold, fit_part, held_part)
     opt, sched, step_model = build_model(fold, glove)
     state = _Progress([], {"val_accuracy": -1.0, "epoch": 0}, None)
@@ -322,7 +322,7 @@ def record_epoch(s: _Session, state: _Progress, epoch: int, loss_sum: torch.Tens
     like training, counts summed across ranks), the history row, and the best weights so far
     (written to model.pt when they improve)."""
     world, val = s.world, s.data["val"]
-    n_train, n_val = s.data["train"].ids.shape[0], val.ids.shape[0]
+    n_train, n_val = len(s.data["train"]), len(val)
     mine = val.rows(np.arange(world.rank, n_val, world.size))
     totals = world.all_sum(torch.stack([loss_sum.float(), *_val_counts(s.model, mine).to(s.device)]))
     train_loss, val_acc = float(totals[0]) / n_train, float(totals[1]) / max(1.0, float(totals[2]))

@@ -87,7 +87,7 @@ def test_combination_folds_into_the_model(tmp_path):
     for i in range(60):  # each class has its own words, plus noise
         ids[i] = torch.from_numpy(np.concatenate([rng.integers(2 + 9 * labels[i], 11 + 9 * labels[i], 6),
                                                   rng.integers(2, 30, 4)]))
-    split = Split(ids, np.full(60, 10), torch.from_numpy(labels))
+    split = Split.of(ids.to(torch.int32).reshape(-1).numpy(), np.full(60, 10), labels, 10, "cpu")
     before = predict_logits(model, split)
     features = LinearFeatures.fit(ids, labels, 30, 3, n_buckets=11, min_df=1)
     combo = Combination({"net": 0.5, "svm": 2.0, "cnb": 0.25}, {"svm": 1.0, "cnb": 0.3}, 1.0, 0.1, {}, {}, 60)
