@@ -203,7 +203,7 @@ class Corpus:
     ids: list[str]           # where each document came from
 
     def __len__(self) -> int:
-        return len(self.texts)
+        return self.labels.shape[0]
 
     @property
     def multi_label(self) -> bool:

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fastnews import __version__
+from fastnews import __version__, crossfit
 from fastnews.atomic import remove_stale_temporaries, write_text
 from fastnews.batching import bucketed_batches
 from fastnews.checkpoint import (RUN_FORMAT, autocast, load_checkpoint, predict_logits, rng_state, save, set_rng_state,
@@ -189,6 +189,8 @@ def tokenize_splits(s: _Session, splits: Splits, glove: GloveStore) -> None:
     s.train_index, s.val_index = validation_split(splits.train.labels, s.cfg.val_fraction, s.cfg.seed, splits.val_index)
     encode_parts(s, splits.train.subset(s.train_index), splits.train.subset(s.val_index), splits.test)
     s.names = splits.train.label_names
+    if crossfit.n_chunks(len(s.val_index), s.cfg.folds, s.world.enabled, splits.train.multi_label) == 1:
+        splits.train.texts = splits.test.texts = None  # encoded; only cross-fitting (small corpora) reads them again
     s.log(f"tokenized in {time.perf_counter() - t0:.1f}s: vocabulary {len(s.tok.vocab)} words, dim {glove.dim}")
 
 

@@ -95,14 +95,22 @@ def dcd_squared_hinge(indptr, indices, data, positive, order, n_features, n_clas
     q = [sum(v * v for v in data[indptr[i]:indptr[i + 1]]) + 1.0 + diag[i] for i in range(len(indptr) - 1)]
     for c in range(n_classes):
         alpha = [0.0] * (len(indptr) - 1)
+        active = list(order)  # shrinking: set aside documents at 0 whose gradient is above last epoch's largest
+        n_active, shrink_above = len(active), np.inf
         for _ in range(max_epochs):
             lo, hi = np.inf, -np.inf
-            for i in order:
+            s = 0
+            while s < n_active:
+                i = active[s]
                 y = 1.0 if positive[i][c] else -1.0
                 dot = w[c, n_features]
                 for j in range(indptr[i], indptr[i + 1]):
                     dot += w[c, indices[j]] * data[j]
                 g = y * dot - 1.0 + diag[i] * alpha[i]
+                if alpha[i] == 0.0 and g > shrink_above:
+                    n_active -= 1
+                    active[s], active[n_active] = active[n_active], active[s]
+                    continue
                 pg = min(g, 0.0) if alpha[i] == 0.0 else g
                 lo, hi = min(lo, pg), max(hi, pg)
                 if pg != 0.0:
@@ -112,8 +120,13 @@ def dcd_squared_hinge(indptr, indices, data, positive, order, n_features, n_clas
                     for j in range(indptr[i], indptr[i + 1]):
                         w[c, indices[j]] += step * data[j]
                     w[c, n_features] += step
+                s += 1
             if hi - lo < tol:
-                break
+                if n_active == len(active):
+                    break
+                n_active, shrink_above = len(active), np.inf
+                continue
+            shrink_above = hi if hi > 0.0 else np.inf
     return w
 
 
