@@ -67,8 +67,10 @@ def paragraphs(shared: Path) -> dict[str, list[tuple[str, str]]]:
     return out
 
 
-def build_corpus(shared: Path, n: int, path: Path) -> None:
-    """N training paragraphs and N_TEST test ones, as JSONL with a split column (written once)."""
+def build_corpus(shared: Path, n: int, path: Path, distinct: int | None = None) -> None:
+    """N training paragraphs and N_TEST test ones, as JSONL with a split column (written once).
+    distinct: at most this many distinct training paragraphs, the rest copies (a test compares
+    runs of one vocabulary)."""
     if path.exists():
         return
     paras = paragraphs(shared)
@@ -77,7 +79,9 @@ def build_corpus(shared: Path, n: int, path: Path) -> None:
     for _, label in paras["train"]:
         counts[label] = counts.get(label, 0) + 1
     train = [paras["train"][i] for i in rng.permutation(len(paras["train"])) if counts[paras["train"][i][1]] >= 10]
-    test = [p for p in paras["test"] if p[1] in counts and counts[p[1]] >= 10]
+    train = train[:distinct]
+    present = {label for _, label in train[:n]}  # a small N may miss a rare class: so does its test
+    test = [p for p in paras["test"] if p[1] in present]
     test = [test[i] for i in rng.permutation(len(test))[:N_TEST]]
     tmp = path.with_suffix(".tmp")
     with open(tmp, "w") as fh:

@@ -152,7 +152,7 @@ def _dcd_squared_hinge(indptr, indices, data, positive, order, n_features, n_cla
     return w
 
 
-def decision(x: Csr, w: np.ndarray, b: np.ndarray, batch_rows: int = 4096) -> np.ndarray:
+def decision(x: Csr, w: np.ndarray, b: np.ndarray, batch_rows: int = 1024) -> np.ndarray:
     """SVM scores float32 (n, n_classes) of the rows of x, batch_rows at a time (each term is
     a row of w: a whole matrix's would be nnz x n_classes)."""
     out = np.empty((x.n_rows, w.shape[1]), np.float32)

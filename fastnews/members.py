@@ -57,13 +57,18 @@ def fit_cnb(x: Csr, labels: np.ndarray, n_classes: int, alpha: float, live: np.n
     constant, which no softmax or argmax sees, and keeps the entries near 0, so that the
     graph's float32 sums stay as close to PyTorch's as the SVM's do (uncentred, parity on
     20news drifted to 1.5e-5)."""
+    # (n_features, n_classes) float64 arrays are the largest things here: one at a time, in place.
     rows = np.repeat(labels, np.diff(x.indptr))
-    per_class = np.zeros((x.n_features, n_classes))
-    np.add.at(per_class, (x.indices, rows), x.data)
-    complement = per_class[live].sum(axis=1, keepdims=True) - per_class[live] + alpha
+    cell = x.indices.astype(np.int64) * n_classes + rows  # added in entry order, as np.add.at adds
+    mass = np.bincount(cell, weights=x.data, minlength=x.n_features * n_classes).reshape(-1, n_classes)[live]
+    complement = mass.sum(axis=1, keepdims=True) - mass
+    del mass
+    complement += alpha
+    complement /= complement.sum(axis=0)
+    weights = np.negative(np.log(complement, out=complement), out=complement)
+    weights -= weights.mean(axis=1, keepdims=True)
     table = np.zeros((x.n_features, n_classes), np.float32)
-    weights = -np.log(complement / complement.sum(axis=0))
-    table[live] = weights - weights.mean(axis=1, keepdims=True)
+    table[live] = weights
     return table
 
 
