@@ -29,7 +29,9 @@ def test_cross_fitted_and_never_below_a_member(cr_run):
     _, _, metrics = cr_run
     combo = metrics["combination"]
     assert combo["chunks"] == 5 and combo["n_heldout"] >= 1500
-    assert combo["heldout_accuracy"] >= max(combo["member_accuracy"].values())
+    # What the fit promises: a weight can go to 0, so the combination's held-out cross-entropy is
+    # at most each member's alone (held-out accuracy, not fitted, usually but not always follows).
+    assert combo["heldout_nll"] <= min(combo["member_nll"].values()) + 1e-9
     assert set(combo["member_accuracy"]) == {"net", "svm", "cnb"}
 
 
