@@ -37,6 +37,12 @@ def n_chunks(n_val: int, folds: int, distributed: bool, multi_label: bool = Fals
     return max(1, min(folds, MULTI_LABEL_FOLDS) if multi_label else folds)
 
 
+def held_out_chunks(s, multi_label: bool) -> int:
+    """n_chunks for train.py's session s: known once train is split, used before the epochs
+    (whether the texts are needed again) and after them (add_members)."""
+    return n_chunks(len(s.val_index), s.cfg.folds, s.world.enabled, multi_label)
+
+
 def extra_chunks(labels: np.ndarray, val_idx: np.ndarray, n: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """(fit, held) index pairs into train for chunks 2..n: each held chunk as large as the
     validation split and stratified, drawn from documents no earlier chunk holds."""
@@ -64,7 +70,7 @@ def add_members(s, state, splits: Splits, glove, fit_fold) -> dict:
         s.log("multi-label: the cnb member is single-label only; left out")
         linear = tuple(m for m in linear if m != "cnb")
     params = {m: members.grid(m, cfg.svm_c if m == "svm" else cfg.cnb_alpha) for m in linear}
-    chunks = n_chunks(len(s.val_index), cfg.folds, s.world.enabled, splits.train.multi_label)
+    chunks = held_out_chunks(s, splits.train.multi_label)
     s.log(f"choosing the combination of the network and {', '.join(linear) or 'no linear member'} on "
           f"{chunks} held-out chunk{'s' if chunks > 1 else ''} of train")
     heldout = members.Heldout()

@@ -126,9 +126,11 @@ def id_batches(ids, batch_size: int):
 
 @torch.no_grad()
 def document_frequencies(path: SparseNgrams, ids, batch_size: int = 512) -> torch.Tensor:
-    """df int64 (n_features,), on the CPU: in how many rows of ids (id_batches) each feature occurs."""
-    df = torch.zeros(path.n_ids + path.n_buckets, dtype=torch.int64)
+    """df int64 (n_features,), on the CPU: in how many rows of ids (id_batches) each feature occurs.
+    Counted where the rows are (the GPU, for a split there), copied once."""
+    df = None
     for _, x in id_batches(ids, batch_size):
         s, _, starts = _runs(path.features(x))
-        df += torch.bincount(s[starts], minlength=df.shape[0]).cpu()
-    return df
+        counts = torch.bincount(s[starts], minlength=path.n_ids + path.n_buckets)
+        df = counts if df is None else df + counts
+    return torch.zeros(path.n_ids + path.n_buckets, dtype=torch.int64) if df is None else df.cpu()

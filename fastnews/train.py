@@ -110,8 +110,8 @@ def train(cfg: TrainConfig, resume: str | os.PathLike | None = None, progress: b
     Under torchrun (WORLD_SIZE > 1) every process calls this; they train one model
     with DistributedDataParallel, and only rank 0 logs and writes (see distributed.py)."""
     s = setup(cfg, resume, log)
-    s.progress = progress = progress and s.world.is_main
-    splits = prepare_data(s.cfg, s.log, progress)
+    s.progress = progress and s.world.is_main
+    splits = prepare_data(s.cfg, s.log, s.progress)
     s.cfg = replace(s.cfg, data=splits.source)  # where the default corpus was found, for resume and export
     glove = load_glove(s.cfg.glove)  # fails fast, before tokenizing
     tokenize_splits(s, splits, glove)
@@ -130,7 +130,7 @@ def train(cfg: TrainConfig, resume: str | os.PathLike | None = None, progress: b
         if on_epoch is not None and s.world.is_main:
             on_epoch(epoch, s.model, s.tok)
     try:
-        run_epochs(s, state, step_model, opt, sched, np_rng, progress, after_epoch)
+        run_epochs(s, state, step_model, opt, sched, np_rng, after_epoch)
     except KeyboardInterrupt:
         s.log(f"interrupted; the last finished epoch is saved. Continue with: fastnews train --resume {s.run_dir}")
         raise
@@ -189,7 +189,7 @@ def tokenize_splits(s: _Session, splits: Splits, glove: GloveStore) -> None:
     s.train_index, s.val_index = validation_split(splits.train.labels, s.cfg.val_fraction, s.cfg.seed, splits.val_index)
     encode_parts(s, splits.train.subset(s.train_index), splits.train.subset(s.val_index), splits.test)
     s.names = splits.train.label_names
-    if crossfit.n_chunks(len(s.val_index), s.cfg.folds, s.world.enabled, splits.train.multi_label) == 1:
+    if crossfit.held_out_chunks(s, splits.train.multi_label) == 1:
         splits.train.texts = splits.test.texts = None  # encoded; only cross-fitting (small corpora) reads them again
     s.log(f"tokenized in {time.perf_counter() - t0:.1f}s: vocabulary {len(s.tok.vocab)} words, dim {glove.dim}")
 
@@ -254,7 +254,7 @@ def restore(s: _Session, opt, sched) -> _Progress:
     return _Progress(ckpt["history"], ckpt["best"], ckpt["best_state_dict"], ckpt["epoch"] + 1)
 
 
-def train_epoch(s: _Session, step_model, opt, sched, np_rng, epoch: int, progress: bool):
+def train_epoch(s: _Session, step_model, opt, sched, np_rng, epoch: int):
     """One pass over train in bucketed batches -> (summed loss as a device scalar, seconds).
 
     Nothing here waits on the host: the loss is summed on the device and read once
@@ -264,7 +264,7 @@ def train_epoch(s: _Session, step_model, opt, sched, np_rng, epoch: int, progres
     s.model.train()
     loss_sum = torch.zeros((), device=s.device)
     t0 = time.perf_counter()
-    bar = progress_bar(n, f"epoch {epoch}/{cfg.epochs}", progress)
+    bar = progress_bar(n, f"epoch {epoch}/{cfg.epochs}", s.progress)
     for step, batch in enumerate(bucketed_batches(train.lengths, cfg.batch_size, np_rng), start=1):
         idx, weight = world.shard(batch)
         x, y = train.batch(idx), train.labels[torch.from_numpy(idx).to(s.device)]  # (b, width), (b,)
@@ -288,8 +288,8 @@ def train_epoch(s: _Session, step_model, opt, sched, np_rng, epoch: int, progres
     return loss_sum, time.perf_counter() - t0
 
 
-def run_epochs(s: _Session, state: _Progress, step_model, opt, sched, np_rng, progress: bool,
-               after_epoch=None, until: int | None = None) -> None:
+def run_epochs(s: _Session, state: _Progress, step_model, opt, sched, np_rng, after_epoch=None,
+               until: int | None = None) -> None:
     """Train from state.start_epoch to cfg.epochs, stopping early after cfg.patience epochs
     without a better validation accuracy; state keeps the best weights. With until, train
     exactly that many epochs of the same schedule instead."""
@@ -297,7 +297,7 @@ def run_epochs(s: _Session, state: _Progress, step_model, opt, sched, np_rng, pr
         if until is None and state.stale() >= s.cfg.patience:
             s.log(f"early stop: no better validation accuracy for {s.cfg.patience} epochs")
             break
-        loss_sum, seconds = train_epoch(s, step_model, opt, sched, np_rng, epoch, progress)
+        loss_sum, seconds = train_epoch(s, step_model, opt, sched, np_rng, epoch)
         record_epoch(s, state, epoch, loss_sum, seconds)
         if after_epoch is not None:
             after_epoch(epoch)
@@ -313,7 +313,7 @@ def fit_fold(s: _Session, glove: GloveStore, fit_part: Corpus, held_part: Corpus
     encode_parts(fold, fit_part, held_part)
     opt, sched, step_model = build_model(fold, glove)
     state = _Progress([], {"val_accuracy": -1.0, "epoch": 0}, None)
-    run_epochs(fold, state, step_model, opt, sched, np.random.default_rng(s.cfg.seed), False, until=until)
+    run_epochs(fold, state, step_model, opt, sched, np.random.default_rng(s.cfg.seed), until=until)
     if until is None:
         fold.model.load_state_dict(state.best_state)
     return fold
