@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from fastnews import members
+from fastnews import heap, members
 from fastnews.checkpoint import predict_logits, snapshot
 from fastnews.corpus import Splits
 from fastnews.ragged import Split
@@ -73,6 +73,8 @@ def add_members(s, state, splits: Splits, glove, fit_fold) -> dict:
     chunks = held_out_chunks(s, splits.train.multi_label)
     s.log(f"choosing the combination of the network and {', '.join(linear) or 'no linear member'} on "
           f"{chunks} held-out chunk{'s' if chunks > 1 else ''} of train")
+    if chunks == 1:  # no more networks to train: the epochs' heap can go (cross-fitted corpora are small)
+        heap.release_freed_memory()
     heldout = members.Heldout()
 
     def score(fold) -> None:
