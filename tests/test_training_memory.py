@@ -58,3 +58,14 @@ def test_peak_memory_per_added_document_fits_the_million_document_budget(tmp_pat
     said = f"{per_doc:.0f} bytes per added document at the peak, budget {budget:.0f} ({peaks}, vocabulary {vocab})"
     print(said)
     assert per_doc < budget, said
+
+
+def test_heap_release_leaves_a_users_threshold_alone():
+    """heap.release_freed_memory acts on glibc unless the user fixed the threshold themselves."""
+    code = "from fastnews.heap import release_freed_memory; print(release_freed_memory())"
+    said = {}
+    for name, extra in (("default", {}), ("user's", {"MALLOC_MMAP_THRESHOLD_": "1048576"})):
+        env = {k: v for k, v in os.environ.items() if k != "MALLOC_MMAP_THRESHOLD_"} | extra
+        said[name] = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                                    check=True).stdout.strip()
+    assert said == {"default": "True", "user's": "False"}
